@@ -1,0 +1,91 @@
+//! `GET /password_recoveries/` and `POST /password_recoveries/`: ask for a
+//! password-reset token, delivered to the user and never in the answer.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use super::string_member;
+use super::tokens::authenticate;
+use crate::app::App;
+use crate::http::documents::{Document, Field, Link, Urls, string_schema};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::{Authorization, Request};
+use crate::http::response::{Resp, empty, ok_json};
+use crate::token::Verified;
+
+pub(crate) async fn get(app: &App, request: &Request) -> Resp {
+    let urls = &app.urls;
+    let reset = Link {
+        url: urls.absolute("/password_recoveries/"),
+        action: "post",
+        title: "Reset a password",
+        description: "POST a username or an email address to receive a password-reset token.",
+        fields: vec![Field::optional("username", string_schema()), Field::optional("email", string_schema())],
+    };
+    let mut doc = Document::new(urls.absolute("/password_recoveries/"), "Forgotten password management")
+        .link("reset_password", reset);
+    if let Some(username) = known_user(app, request).await {
+        let recover = Link {
+            url: urls.absolute(&Urls::user_path(&username)),
+            action: "patch",
+            title: "Change password",
+            description: "PATCH with a JSON Patch replacing /password.",
+            fields: Vec::new(),
+        };
+        doc = doc.link("recover", recover);
+    }
+    ok_json(&doc.render(request.form()))
+}
+
+/// The user proven by valid Basic credentials or a live reset token.
+async fn known_user(app: &App, request: &Request) -> Option<String> {
+    match request.authorization().ok()? {
+        Authorization::Basic { username, password } => {
+            authenticate(app, &username, &password).await.ok().map(|identity| identity.username)
+        }
+        Authorization::Bearer(token) => match app.tokens.verify(&token).ok()? {
+            Verified::Reset { sub, stamp } => app.recovery.is_current(&sub, &stamp).then_some(sub),
+            Verified::Login { .. } => None,
+        },
+    }
+}
+
+/// Always 201 once the request names a user or an address: whether the
+/// account exists is never told. The lookup and the delivery run after the
+/// answer, so that its timing does not tell either.
+pub(crate) fn post(app: &Arc<App>, request: &Request) -> ApiResult {
+    let body = request.json()?;
+    let username = string_member(&body, "username").or_else(|| string_member(&body, "login"));
+    let email = string_member(&body, "email");
+    if username.is_none() && email.is_none() {
+        return Err(ApiError::bad_request("Missing required fields email or username"));
+    }
+    let (username, email) = (username.map(str::to_string), email.map(str::to_string));
+    let app = Arc::clone(app);
+    let peer = request.peer;
+    tokio::spawn(async move { send_reset(&app, username, email, peer).await });
+    Ok(empty(StatusCode::CREATED))
+}
+
+async fn send_reset(app: &App, username: Option<String>, email: Option<String>, peer: std::net::SocketAddr) {
+    let found = app.backend.find_contact(username.as_deref(), email.as_deref()).await;
+    let contact = match found {
+        Ok(Some(contact)) => contact,
+        Ok(None) => {
+            tracing::info!(?username, %peer, outcome = "no such account", "password recovery requested");
+            return;
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "password recovery lookup failed");
+            return;
+        }
+    };
+    let stamp = app.recovery.stamp(&contact.username);
+    match app.tokens.issue_reset(&contact.username, &stamp) {
+        Ok(issued) => {
+            tracing::info!(user = %contact.username, %peer, outcome = "sent", "password recovery requested");
+            app.recovery.deliver(&contact, &issued.token).await;
+        }
+        Err(err) => tracing::error!(error = %err, "cannot sign a reset token"),
+    }
+}

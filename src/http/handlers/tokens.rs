@@ -1,0 +1,124 @@
+//! `GET /jwt/` and `POST /jwt/`: a username and password in, a signed JWT out.
+
+use std::time::Instant;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::string_member;
+use crate::app::App;
+use crate::backend::{BackendError, Identity};
+use crate::http::documents::{Document, Field, Link, string_schema};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::request::Request;
+use crate::http::response::{Resp, json_response, ok_json, with_location};
+use crate::secret::Secret;
+use crate::settings::MAX_PASSWORD_BYTES;
+
+/// Usernames longer than this are refused without asking the backend.
+const MAX_USERNAME_BYTES: usize = 256;
+
+fn document(app: &App, tokens: Vec<String>) -> Document {
+    let url = app.urls.absolute("/jwt/");
+    let password_schema = json!({"type": "string", "format": "password"});
+    let add_token = Link {
+        url: url.clone(),
+        action: "post",
+        title: "Create a new JWT",
+        description: "POST a username and a password to get a signed JWT.",
+        fields: vec![
+            Field::required("username", string_schema()),
+            Field::required("password", password_schema),
+        ],
+    };
+    Document::new(url, "JSON Web Tokens").value("tokens", json!(tokens)).link("add_token", add_token)
+}
+
+pub(crate) fn get(app: &App, request: &Request) -> Resp {
+    ok_json(&document(app, Vec::new()).render(request.form()))
+}
+
+pub(crate) async fn post(app: &App, request: &Request) -> ApiResult {
+    let started = Instant::now();
+    let body = request.json()?;
+    let (username, password) = credentials(&body)
+        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Missing username or password."))?;
+
+    let outcome = authenticate(app, &username, &password).await;
+    log_attempt(app, request, &username, &outcome, started);
+    let identity = outcome.map_err(ApiError::from_backend)?;
+
+    let issued = app.tokens.issue_login(&identity).map_err(|err| {
+        tracing::error!(error = %err, "cannot sign a token");
+        ApiError::internal()
+    })?;
+    let body = document(app, vec![issued.token]).render(request.form());
+    let response = json_response(StatusCode::CREATED, "application/json", &body);
+    Ok(with_location(response, &app.urls.path(&format!("/jwt/{}", issued.jti))))
+}
+
+/// The username (or its legacy name `login`) and password, each a
+/// non-empty string. `username` wins when both names are given.
+fn credentials(body: &Value) -> Option<(String, Secret)> {
+    let username = string_member(body, "username").or_else(|| string_member(body, "login"))?;
+    let password = string_member(body, "password")?;
+    if username.is_empty() || password.is_empty() {
+        return None;
+    }
+    Some((username.to_string(), Secret::new(password)))
+}
+
+/// Asks the backend, except for input no account can match: an oversized
+/// username or password is refused before any hash or directory sees it.
+pub(crate) async fn authenticate(
+    app: &App,
+    username: &str,
+    password: &Secret,
+) -> Result<Identity, BackendError> {
+    if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return Err(BackendError::Refused);
+    }
+    app.backend.authenticate(username, password).await
+}
+
+fn log_attempt(
+    app: &App,
+    request: &Request,
+    username: &str,
+    outcome: &Result<Identity, BackendError>,
+    started: Instant,
+) {
+    let outcome = match outcome {
+        Ok(_) => "success",
+        Err(BackendError::Refused) => "refused",
+        Err(BackendError::Unavailable(_)) => "unavailable",
+        Err(_) => "error",
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        user = username,
+        peer = %request.peer,
+        backend = app.backend.name(),
+        outcome,
+        elapsed_ms = format_args!("{elapsed_ms:.1}"),
+        "login attempt"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn username_wins_over_login_and_empty_values_are_missing() {
+        let both = json!({"username": "a", "login": "b", "password": "p"});
+        assert_eq!(credentials(&both).map(|c| c.0), Some("a".to_string()));
+        let legacy = json!({"login": "b", "password": "p"});
+        assert_eq!(credentials(&legacy).map(|c| c.0), Some("b".to_string()));
+        for missing in [json!({"username": "a"}), json!({"username": "", "password": "p"}), json!(null), json!([1])] {
+            assert!(credentials(&missing).is_none(), "{missing}");
+        }
+        let null_username = json!({"username": null, "login": "b", "password": "p"});
+        assert_eq!(credentials(&null_username).map(|c| c.0), Some("b".to_string()));
+    }
+}

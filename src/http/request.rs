@@ -1,0 +1,103 @@
+//! What handlers know about a request: its parts, its body already read
+//! within the limits, and helpers to parse JSON, the client's preferred
+//! form and the `Authorization` header.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use super::documents::Form;
+use super::error::ApiError;
+use crate::secret::Secret;
+
+/// A request whose body has been read.
+#[derive(Debug)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The path, as sent (percent-encoded).
+    pub path: String,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+/// Credentials from an `Authorization` header.
+#[derive(Debug)]
+pub enum Authorization {
+    /// `Basic`, decoded.
+    Basic {
+        /// The username.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// `Bearer` with a token.
+    Bearer(String),
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`.
+pub async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    match collected {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))
+        }
+        Ok(Err(_)) => Err(ApiError::bad_request("Request body could not be read")),
+        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "Request body too slow")),
+    }
+}
+
+impl Request {
+    /// The form the client asked for: plain when `Accept` names
+    /// `application/json`, coreapi for anything else.
+    pub fn form(&self) -> Form {
+        let accept = self.headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok());
+        let plain = accept.flat_map(|v| v.split(',')).any(|range| {
+            let media = range.split(';').next().unwrap_or_default().trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+        if plain { Form::Plain } else { Form::CoreApi }
+    }
+
+    /// The body as JSON, whatever the `Content-Type` says.
+    pub fn json(&self) -> Result<Value, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|err| ApiError::malformed_json(err.to_string()))
+    }
+
+    /// The credentials of the `Authorization` header.
+    pub fn authorization(&self) -> Result<Authorization, ApiError> {
+        let header = self.headers.get(AUTHORIZATION);
+        let header = header.ok_or_else(|| ApiError::unauthorized("Missing authorization header"))?;
+        let bad = || ApiError::unauthorized("Bad authorization");
+        let text = header.to_str().map_err(|_| bad())?;
+        let (scheme, credentials) = text.trim().split_once(' ').ok_or_else(bad)?;
+        let credentials = credentials.trim();
+        if scheme.eq_ignore_ascii_case("basic") {
+            parse_basic(credentials).ok_or_else(bad)
+        } else if scheme.eq_ignore_ascii_case("bearer") && !credentials.is_empty() {
+            Ok(Authorization::Bearer(credentials.to_string()))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+fn parse_basic(credentials: &str) -> Option<Authorization> {
+    let decoded = String::from_utf8(STANDARD.decode(credentials).ok()?).ok()?;
+    let (username, password) = decoded.split_once(':')?;
+    let username = username.to_string();
+    Some(Authorization::Basic { username, password: Secret::new(password) })
+}

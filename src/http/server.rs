@@ -1,0 +1,271 @@
+//! Listening and serving connections: TCP accept with a connection bound,
+//! the TLS handshake, HTTP/1.1 and HTTP/2 through hyper-util's automatic
+//! builder, and the timeouts that drop clients who stall.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+use super::router;
+use crate::app::App;
+
+/// Largest request head (request line and headers) accepted on HTTP/1.1,
+/// and the header list limit on HTTP/2.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most headers accepted in one HTTP/1.1 request.
+const MAX_HEADERS: usize = 64;
+/// Streams one HTTP/2 connection may run at once.
+const MAX_STREAMS: u32 = 100;
+/// How long requests in flight may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Binds every address, failing on the first that cannot be bound.
+pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// What every connection task shares.
+struct Shared {
+    app: Arc<App>,
+    tls: Option<TlsAcceptor>,
+    builder: auto::Builder<TokioExecutor>,
+    permits: Arc<Semaphore>,
+    /// Becomes true when shutdown begins.
+    stopped: watch::Receiver<bool>,
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets
+/// requests in flight finish for a bounded time.
+pub async fn run(
+    app: Arc<App>,
+    tls: Option<Arc<ServerConfig>>,
+    listeners: Vec<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let max_connections = app.server.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let builder = http_builder(&app);
+    let (stop, stopped) = watch::channel(false);
+    let tls = tls.map(TlsAcceptor::from);
+    let shared = Arc::new(Shared { app, tls, builder, permits: Arc::clone(&permits), stopped });
+
+    for listener in listeners {
+        announce(&listener, shared.tls.is_some());
+        tokio::spawn(accept_loop(Arc::clone(&shared), listener));
+    }
+    shutdown.await;
+
+    let open = max_connections - permits.available_permits();
+    tracing::info!(connections = open, "shutting down: no new connections");
+    let _ = stop.send(true);
+    // Every connection holds a permit until it ends: holding them all
+    // means every connection has ended.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    match tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await {
+        Ok(_) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!("requests still in flight after the grace period were dropped"),
+    }
+}
+
+fn announce(listener: &TcpListener, tls: bool) {
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(addr = %addr, tls, "listening"),
+        Err(err) => tracing::warn!(error = %err, "listening on an unknown address"),
+    }
+}
+
+fn http_builder(app: &App) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.server.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
+    builder
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut stopped = shared.stopped.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: back off briefly
+                // rather than spin.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: too many open connections");
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            serve(&shared, stream, peer).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let server = &shared.app.server;
+    let Some(tls) = &shared.tls else {
+        return serve_http(shared, Activity::wrap(stream), peer, false).await;
+    };
+    match tokio::time::timeout(server.handshake_timeout, tls.accept(stream)).await {
+        Ok(Ok(stream)) => serve_http(shared, Activity::wrap(stream), peer, true).await,
+        Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+async fn serve_http<T>(shared: &Shared, io: Activity<T>, peer: SocketAddr, tls: bool)
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let idle_timeout = shared.app.server.idle_timeout;
+    let clock = io.clock();
+    let app = Arc::clone(&shared.app);
+    let service = service_fn(move |request| router::handle(Arc::clone(&app), peer, tls, request));
+    let connection = shared.builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let mut stopped = shared.stopped.clone();
+    let mut draining = false;
+
+    loop {
+        let deadline = clock.last_activity() + idle_timeout;
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stopped.changed(), if !draining => {
+                // Finish what is in flight, accept nothing new.
+                connection.as_mut().graceful_shutdown();
+                draining = true;
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if clock.last_activity() + idle_timeout <= Instant::now() {
+                    tracing::debug!(%peer, "idle connection closed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// When bytes last moved on a connection.
+#[derive(Clone)]
+struct ActivityClock {
+    origin: Instant,
+    last_millis: Arc<AtomicU64>,
+}
+
+impl ActivityClock {
+    fn touch(&self) {
+        let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_millis.store(millis, Ordering::Relaxed);
+    }
+
+    fn last_activity(&self) -> Instant {
+        self.origin + Duration::from_millis(self.last_millis.load(Ordering::Relaxed))
+    }
+}
+
+/// A stream that records when it last read or wrote, for the idle timeout.
+struct Activity<T> {
+    inner: T,
+    clock: ActivityClock,
+}
+
+impl<T> Activity<T> {
+    fn wrap(inner: T) -> Self {
+        let clock = ActivityClock { origin: Instant::now(), last_millis: Arc::new(AtomicU64::new(0)) };
+        Self { inner, clock }
+    }
+
+    fn clock(&self) -> ActivityClock {
+        self.clock.clone()
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.clock.touch();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

@@ -1,0 +1,19 @@
+//! Kisee exchanges a username and password for a signed JWT, over HTTPS.
+//!
+//! The crate is laid out by role: [`settings`] reads and validates the
+//! settings file, [`backend`] holds the credential backends behind one trait,
+//! [`token`] signs and verifies JWTs, [`recovery`] delivers password-reset
+//! tokens, [`tls`] builds the rustls configuration and [`http`] serves the
+//! Kisee API. [`app`] ties them together and [`cli`] is the command line.
+
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod http;
+pub mod logging;
+pub mod policy;
+pub mod recovery;
+pub mod secret;
+pub mod settings;
+pub mod tls;
+pub mod token;
