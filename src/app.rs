@@ -47,9 +47,16 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
     let tokens = TokenService::new(&settings.jwt, Arc::new(SystemClock))
         .map_err(|mut p| problems.append(&mut p))
         .ok();
-    let tls = settings.server.tls.as_ref().map(crate::tls::server_config).transpose();
+    let tls = settings
+        .server
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose();
     let tls = tls.map_err(|p| problems.push(p)).ok().flatten();
-    let backend = build_backend(&settings.backend).map_err(|p| problems.push(p)).ok();
+    let backend = build_backend(&settings.backend)
+        .map_err(|p| problems.push(p))
+        .ok();
     let (Some((tokens, ephemeral_key)), Some((backend, demo))) = (tokens, backend) else {
         return Err(problems);
     };
@@ -64,7 +71,12 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
         registration: settings.registration.clone(),
         server: settings.server.clone(),
     };
-    Ok(Built { app: Arc::new(app), tls, demo, ephemeral_key })
+    Ok(Built {
+        app: Arc::new(app),
+        tls,
+        demo,
+        ephemeral_key,
+    })
 }
 
 type BuiltBackend = (Arc<dyn Backend>, Option<DemoAccount>);
@@ -72,7 +84,8 @@ type BuiltBackend = (Arc<dyn Backend>, Option<DemoAccount>);
 fn build_backend(settings: &BackendSettings) -> Result<BuiltBackend, String> {
     match settings {
         BackendSettings::Memory(memory) => {
-            let (backend, demo) = MemoryBackend::new(memory).map_err(|e| format!("backend.memory: {e}"))?;
+            let (backend, demo) =
+                MemoryBackend::new(memory).map_err(|e| format!("backend.memory: {e}"))?;
             Ok((Arc::new(backend), demo))
         }
     }

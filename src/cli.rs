@@ -52,7 +52,12 @@ fn load(explicit: Option<&Path>) -> Result<Settings, ExitCode> {
         None if default.exists() => Settings::load(default),
         None => {
             eprintln!("kisee: no settings.yaml here, using the built-in quick-start settings");
-            Settings::from_yaml(EMBEDDED_DEFAULT, Path::new("<built-in>"), Path::new("."), std::env::vars())
+            Settings::from_yaml(
+                EMBEDDED_DEFAULT,
+                Path::new("<built-in>"),
+                Path::new("."),
+                std::env::vars(),
+            )
         }
     };
     loaded.map_err(|err| {
@@ -101,7 +106,12 @@ fn hash_password() -> ExitCode {
         eprintln!("kisee: cannot read standard input: {err}");
         return ExitCode::FAILURE;
     }
-    let password = crate::secret::Secret::new(input.strip_suffix('\n').unwrap_or(&input).trim_end_matches('\r'));
+    let password = crate::secret::Secret::new(
+        input
+            .strip_suffix('\n')
+            .unwrap_or(&input)
+            .trim_end_matches('\r'),
+    );
     if password.is_empty() {
         eprintln!("kisee: the password is empty");
         return ExitCode::FAILURE;
@@ -130,7 +140,9 @@ fn serve(explicit: Option<&Path>) -> ExitCode {
     };
     announce_start(&settings, &built);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -164,26 +176,33 @@ fn announce_start(settings: &Settings, built: &crate::app::Built) {
         tracing::warn!("server.tls is not set: serving plain HTTP; put a TLS proxy in front");
     }
     if built.ephemeral_key {
-        tracing::warn!("jwt.private_key is not set: signing with a fresh key; tokens die with this process");
+        tracing::warn!(
+            "jwt.private_key is not set: signing with a fresh key; tokens die with this process"
+        );
     }
     if let Some(demo) = &built.demo {
         // The demo account exists to be tried by hand: its password is shown
         // once, on the terminal, and never written to the log.
-        eprintln!("demo account: username {} password {}", demo.username, demo.password.expose());
+        eprintln!(
+            "demo account: username {} password {}",
+            demo.username,
+            demo.password.expose()
+        );
     }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot watch SIGTERM; only Ctrl-C stops the server");
-            let _ = interrupt.await;
-            return;
-        }
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
     tokio::select! {
         _ = interrupt => tracing::info!("interrupted"),
         _ = terminate.recv() => tracing::info!("SIGTERM received"),

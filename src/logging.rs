@@ -9,7 +9,9 @@ use crate::settings::LogSettings;
 pub fn init(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,kisee={}", settings.level)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second call (tests, reload) keeps the first subscriber: ignore it.
     let _ = if settings.json {
         builder.json().flatten_event(false).try_init()

@@ -23,13 +23,20 @@ pub struct Recovery {
 impl Recovery {
     /// Recovery delivering as `delivery` says, with links under `public_url`.
     pub fn new(delivery: RecoverySettings, public_url: &str) -> Self {
-        Self { stamps: Mutex::new(HashMap::new()), delivery, public_url: public_url.into() }
+        Self {
+            stamps: Mutex::new(HashMap::new()),
+            delivery,
+            public_url: public_url.into(),
+        }
     }
 
     /// The user's current stamp, made on first use.
     pub fn stamp(&self, username: &str) -> String {
         let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
-        stamps.entry(username.to_string()).or_insert_with(random_id).clone()
+        stamps
+            .entry(username.to_string())
+            .or_insert_with(random_id)
+            .clone()
     }
 
     /// Whether `stamp` is the user's current one.
@@ -63,18 +70,30 @@ impl Recovery {
         let folder = folder.to_path_buf();
         let written = tokio::task::spawn_blocking(move || write_message(&folder, &message)).await;
         match written {
-            Ok(Ok(path)) => tracing::info!(user = %contact.username, file = %path.display(), "reset message written"),
-            Ok(Err(err)) => tracing::error!(user = %contact.username, error = %err, "cannot write reset message"),
+            Ok(Ok(path)) => {
+                tracing::info!(user = %contact.username, file = %path.display(), "reset message written")
+            }
+            Ok(Err(err)) => {
+                tracing::error!(user = %contact.username, error = %err, "cannot write reset message")
+            }
             Err(err) => tracing::error!(error = %err, "reset message task failed"),
         }
     }
 
     /// An RFC 5322 message, as a mail spool would hold it.
     fn message(&self, username: &str, email: &str, token: &str) -> String {
-        let host = self.public_url.split("://").nth(1).and_then(|rest| rest.split([':', '/']).next());
+        let host = self
+            .public_url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split([':', '/']).next());
         let host = host.unwrap_or("localhost");
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-        let user_url = format!("{}/users/{}/", self.public_url, crate::http::documents::encode_segment(username));
+        let user_url = format!(
+            "{}/users/{}/",
+            self.public_url,
+            crate::http::documents::encode_segment(username)
+        );
         format!(
             "From: Kisee <kisee@{host}>\r\nTo: <{email}>\r\nSubject: Password reset\r\n\
              Date: {date}\r\nMessage-ID: <{id}@{host}>\r\n\
@@ -102,7 +121,11 @@ fn write_message(folder: &Path, message: &str) -> std::io::Result<PathBuf> {
         .map_or(0, |d| d.as_millis());
     let name = format!("{millis}-{}.eml", random_id());
     let tmp = folder.join(format!(".{name}.tmp"));
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(message.as_bytes())?;
     file.sync_all()?;
     let path = folder.join(name);

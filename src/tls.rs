@@ -28,16 +28,28 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, String
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let chain: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("server.tls.certificate: cannot read {}: {e}", path.display()))?
+        .map_err(|e| {
+            format!(
+                "server.tls.certificate: cannot read {}: {e}",
+                path.display()
+            )
+        })?
         .collect();
     let chain = chain.map_err(|e| format!("server.tls.certificate: {}: {e}", path.display()))?;
     if chain.is_empty() {
-        return Err(format!("server.tls.certificate: no certificate in {}", path.display()));
+        return Err(format!(
+            "server.tls.certificate: no certificate in {}",
+            path.display()
+        ));
     }
     Ok(chain)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| format!("server.tls.private_key: no usable private key in {}: {e}", path.display()))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+        format!(
+            "server.tls.private_key: no usable private key in {}: {e}",
+            path.display()
+        )
+    })
 }

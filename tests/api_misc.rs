@@ -26,7 +26,9 @@ async fn json_home_links_are_absolute_and_reachable() {
 
     for resource in ["jwt", "users", "password_recoveries"] {
         let href = home["resources"][resource]["href"].as_str().unwrap();
-        let path = href.strip_prefix(PUBLIC_URL).unwrap_or_else(|| panic!("{href}"));
+        let path = href
+            .strip_prefix(PUBLIC_URL)
+            .unwrap_or_else(|| panic!("{href}"));
         assert_eq!(path, format!("/{resource}/"));
         assert_eq!(server.get(path).send().await.code(), 200, "{href}");
     }
@@ -141,9 +143,15 @@ async fn wrong_methods_are_405_problems_with_allow() {
         assert_problem(&res, 405, "Method Not Allowed");
         let allow = res.header_list("allow");
         for expected in allowed {
-            assert!(allow.contains(&(*expected).to_owned()), "{method} {path}: {allow:?}");
+            assert!(
+                allow.contains(&(*expected).to_owned()),
+                "{method} {path}: {allow:?}"
+            );
         }
-        assert!(!allow.contains(&method.to_owned()), "{method} {path}: {allow:?}");
+        assert!(
+            !allow.contains(&method.to_owned()),
+            "{method} {path}: {allow:?}"
+        );
     }
 }
 
@@ -160,7 +168,11 @@ async fn every_response_carries_nosniff_and_hsts() {
 
     for request in requests {
         let res = request.send().await;
-        assert_eq!(res.header("x-content-type-options"), Some("nosniff"), "{res:?}");
+        assert_eq!(
+            res.header("x-content-type-options"),
+            Some("nosniff"),
+            "{res:?}"
+        );
         let hsts = res.header("strict-transport-security").unwrap_or_default();
         assert!(hsts.contains("max-age="), "{res:?}");
     }
@@ -231,7 +243,10 @@ async fn a_public_url_with_a_path_prefix_is_kept_in_every_link() {
     assert_eq!(home["resources"]["jwt"]["href"], format!("{base}/jwt/"));
     assert_eq!(home["resources"]["users"]["href"], format!("{base}/users/"));
     let recoveries_href = &home["resources"]["password_recoveries"]["href"];
-    assert_eq!(recoveries_href, &json!(format!("{base}/password_recoveries/")));
+    assert_eq!(
+        recoveries_href,
+        &json!(format!("{base}/password_recoveries/"))
+    );
     assert_eq!(jwt["_meta"]["url"], format!("{base}/jwt/"));
     assert_eq!(jwt["add_token"]["url"], format!("{base}/jwt/"));
     assert_eq!(users["_meta"]["url"], format!("{base}/users/"));

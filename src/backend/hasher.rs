@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use tokio::sync::Semaphore;
 
 use super::BackendError;
@@ -41,7 +41,9 @@ pub fn hash_now(password: &Secret) -> Result<String, BackendError> {
 
 fn verify_now(phc: &str, password: &Secret) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default().verify_password(password.expose().as_bytes(), &hash).is_ok()
+        Argon2::default()
+            .verify_password(password.expose().as_bytes(), &hash)
+            .is_ok()
     })
 }
 
@@ -98,11 +100,29 @@ mod tests {
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
         let hasher = Hasher::new(2).unwrap_or_else(|e| panic!("{e}"));
-        let phc = hasher.hash(&Secret::new("correct horse")).await.unwrap_or_default();
+        let phc = hasher
+            .hash(&Secret::new("correct horse"))
+            .await
+            .unwrap_or_default();
         assert!(is_supported_hash(&phc));
-        assert_eq!(hasher.verify(Some(&phc), &Secret::new("correct horse")).await.ok(), Some(true));
-        assert_eq!(hasher.verify(Some(&phc), &Secret::new("wrong")).await.ok(), Some(false));
-        assert_eq!(hasher.verify(None, &Secret::new("correct horse")).await.ok(), Some(false));
+        assert_eq!(
+            hasher
+                .verify(Some(&phc), &Secret::new("correct horse"))
+                .await
+                .ok(),
+            Some(true)
+        );
+        assert_eq!(
+            hasher.verify(Some(&phc), &Secret::new("wrong")).await.ok(),
+            Some(false)
+        );
+        assert_eq!(
+            hasher
+                .verify(None, &Secret::new("correct horse"))
+                .await
+                .ok(),
+            Some(false)
+        );
     }
 
     #[test]

@@ -65,14 +65,21 @@ impl MemoryBackend {
     /// the demo account when asked for and no `root` exists.
     pub fn new(settings: &MemorySettings) -> Result<(Self, Option<DemoAccount>), String> {
         let hasher = Hasher::new(settings.hash_concurrency).map_err(|e| e.to_string())?;
-        let mut accounts: HashMap<String, Arc<Account>> =
-            settings.users.iter().map(|u| (u.username.clone(), Arc::new(static_account(u)))).collect();
+        let mut accounts: HashMap<String, Arc<Account>> = settings
+            .users
+            .iter()
+            .map(|u| (u.username.clone(), Arc::new(static_account(u))))
+            .collect();
         if let Some(path) = &settings.users_file {
             for account in load_users_file(path)? {
                 accounts.insert(account.username.clone(), Arc::new(account));
             }
         }
-        let demo = settings.demo_root.then(|| add_demo_root(&mut accounts)).transpose()?.flatten();
+        let demo = settings
+            .demo_root
+            .then(|| add_demo_root(&mut accounts))
+            .transpose()?
+            .flatten();
         let backend = Self {
             hasher,
             accounts: RwLock::new(accounts),
@@ -84,7 +91,10 @@ impl MemoryBackend {
     }
 
     fn account(&self, username: &str) -> Option<Arc<Account>> {
-        let accounts = self.accounts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         accounts.get(username).cloned()
     }
 
@@ -99,14 +109,20 @@ impl MemoryBackend {
                 .map_err(|e| BackendError::Fault(format!("users file task failed: {e}")))?
                 .map_err(|e| BackendError::Fault(format!("cannot write the users file: {e}")))?;
         }
-        let mut accounts = self.accounts.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut accounts = self
+            .accounts
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         accounts.insert(changed.username.clone(), Arc::new(changed));
         Ok(())
     }
 
     /// The users file's content once `changed` is applied.
     fn snapshot_with(&self, changed: &Account) -> UsersFile {
-        let accounts = self.accounts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut users: Vec<Account> = accounts
             .values()
             .filter(|a| a.persisted && a.username != changed.username)
@@ -114,7 +130,10 @@ impl MemoryBackend {
             .collect();
         users.push(changed.clone());
         users.sort_by(|a, b| a.username.cmp(&b.username));
-        UsersFile { version: USERS_FILE_VERSION, users }
+        UsersFile {
+            version: USERS_FILE_VERSION,
+            users,
+        }
     }
 }
 
@@ -129,7 +148,9 @@ fn static_account(user: &StaticUser) -> Account {
     }
 }
 
-fn add_demo_root(accounts: &mut HashMap<String, Arc<Account>>) -> Result<Option<DemoAccount>, String> {
+fn add_demo_root(
+    accounts: &mut HashMap<String, Arc<Account>>,
+) -> Result<Option<DemoAccount>, String> {
     if accounts.contains_key("root") {
         return Ok(None);
     }
@@ -144,7 +165,10 @@ fn add_demo_root(accounts: &mut HashMap<String, Arc<Account>>) -> Result<Option<
         persisted: false,
     };
     accounts.insert("root".into(), Arc::new(account));
-    Ok(Some(DemoAccount { username: "root".into(), password }))
+    Ok(Some(DemoAccount {
+        username: "root".into(),
+        password,
+    }))
 }
 
 /// Reads the users file; a missing file is an empty one, anything that does
@@ -156,16 +180,37 @@ fn load_users_file(path: &Path) -> Result<Vec<Account>, String> {
         Err(err) => return Err(format!("cannot read users file {}: {err}", path.display())),
     };
     let file: UsersFile = serde_json::from_str(&text).map_err(|err| {
-        format!("users file {} is corrupt ({err}); it was left untouched", path.display())
+        format!(
+            "users file {} is corrupt ({err}); it was left untouched",
+            path.display()
+        )
     })?;
     if file.version != USERS_FILE_VERSION {
-        return Err(format!("users file {} has unknown version {}", path.display(), file.version));
+        return Err(format!(
+            "users file {} has unknown version {}",
+            path.display(),
+            file.version
+        ));
     }
-    let invalid = file.users.iter().find(|a| !super::hasher::is_supported_hash(&a.password_hash));
+    let invalid = file
+        .users
+        .iter()
+        .find(|a| !super::hasher::is_supported_hash(&a.password_hash));
     if let Some(account) = invalid {
-        return Err(format!("users file {}: {:?} has an unsupported hash", path.display(), account.username));
+        return Err(format!(
+            "users file {}: {:?} has an unsupported hash",
+            path.display(),
+            account.username
+        ));
     }
-    Ok(file.users.into_iter().map(|a| Account { persisted: true, ..a }).collect())
+    Ok(file
+        .users
+        .into_iter()
+        .map(|a| Account {
+            persisted: true,
+            ..a
+        })
+        .collect())
 }
 
 /// Replaces the file so that a crash at any point leaves either the old or
@@ -174,7 +219,10 @@ fn load_users_file(path: &Path) -> Result<Vec<Account>, String> {
 fn write_durably(path: &Path, file: &UsersFile) -> std::io::Result<()> {
     use std::io::Write;
 
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
     let tmp = folder.join(format!(".{}.tmp", crate::token::random_id()));
     let mut out = std::fs::File::create(&tmp)?;
@@ -194,21 +242,36 @@ impl Backend for MemoryBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { register: self.writable, change_password: self.writable }
+        Capabilities {
+            register: self.writable,
+            change_password: self.writable,
+        }
     }
 
-    async fn authenticate(&self, username: &str, password: &Secret) -> Result<Identity, BackendError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Identity, BackendError> {
         let account = self.account(username);
         let phc = account.as_ref().map(|a| a.password_hash.as_str());
         let matched = self.hasher.verify(phc, password).await?;
         match (account, matched) {
             (Some(account), true) => Ok(identity(&account)),
             (None, _) => {
-                tracing::debug!(user = username, reason = "unknown user", "memory backend refused");
+                tracing::debug!(
+                    user = username,
+                    reason = "unknown user",
+                    "memory backend refused"
+                );
                 Err(BackendError::Refused)
             }
             (Some(_), false) => {
-                tracing::debug!(user = username, reason = "wrong password", "memory backend refused");
+                tracing::debug!(
+                    user = username,
+                    reason = "wrong password",
+                    "memory backend refused"
+                );
                 Err(BackendError::Refused)
             }
         }
@@ -241,7 +304,11 @@ impl Backend for MemoryBackend {
         let password_hash = self.hasher.hash(new).await?;
         let _writer = self.writes.lock().await;
         let current = self.account(username).ok_or(BackendError::Refused)?;
-        let changed = Account { password_hash, persisted: true, ..Account::clone(&current) };
+        let changed = Account {
+            password_hash,
+            persisted: true,
+            ..Account::clone(&current)
+        };
         self.commit(changed).await
     }
 
@@ -250,14 +317,24 @@ impl Backend for MemoryBackend {
         username: Option<&str>,
         email: Option<&str>,
     ) -> Result<Option<Contact>, BackendError> {
-        let accounts = self.accounts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let by_name = username.and_then(|name| accounts.get(name));
         let by_email = || {
             let wanted = email?;
-            accounts.values().find(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(wanted)))
+            accounts.values().find(|a| {
+                a.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(wanted))
+            })
         };
         let found = by_name.or_else(by_email);
-        Ok(found.map(|a| Contact { username: a.username.clone(), email: a.email.clone() }))
+        Ok(found.map(|a| Contact {
+            username: a.username.clone(),
+            email: a.email.clone(),
+        }))
     }
 
     async fn health(&self) -> Result<(), BackendError> {

@@ -28,7 +28,12 @@ pub struct Identity {
 impl Identity {
     /// An identity that carries only a username.
     pub fn named(username: impl Into<String>) -> Self {
-        Self { username: username.into(), groups: Vec::new(), email: None, name: None }
+        Self {
+            username: username.into(),
+            groups: Vec::new(),
+            email: None,
+            name: None,
+        }
     }
 }
 
@@ -95,8 +100,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Checks a username and password. Must take the same time, give or
     /// take noise, whether the user is unknown or the password is wrong.
-    async fn authenticate(&self, username: &str, password: &Secret)
-    -> Result<Identity, BackendError>;
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Identity, BackendError>;
 
     /// Creates an account. Exactly one of several concurrent registrations
     /// of one name succeeds; the rest get [`BackendError::AlreadyExists`].

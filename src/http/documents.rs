@@ -6,7 +6,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 /// Characters left as they are in a path segment: RFC 3986's unreserved set.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Percent-encodes one path segment (a username in `/users/{username}/`).
 pub fn encode_segment(segment: &str) -> String {
@@ -23,9 +27,14 @@ pub struct Urls {
 impl Urls {
     /// `public_url` has no trailing slash, and may carry a path prefix.
     pub fn new(public_url: &str) -> Self {
-        let after_scheme = public_url.split_once("://").map_or(public_url, |(_, rest)| rest);
+        let after_scheme = public_url
+            .split_once("://")
+            .map_or(public_url, |(_, rest)| rest);
         let prefix = after_scheme.find('/').map_or("", |at| &after_scheme[at..]);
-        Self { base: public_url.to_string(), prefix: prefix.to_string() }
+        Self {
+            base: public_url.to_string(),
+            prefix: prefix.to_string(),
+        }
     }
 
     /// The absolute URL of `path` (which starts with `/`).
@@ -64,12 +73,20 @@ pub struct Field {
 impl Field {
     /// A required field.
     pub fn required(name: &'static str, schema: Value) -> Self {
-        Self { name, required: true, schema }
+        Self {
+            name,
+            required: true,
+            schema,
+        }
     }
 
     /// An optional field.
     pub fn optional(name: &'static str, schema: Value) -> Self {
-        Self { name, required: false, schema }
+        Self {
+            name,
+            required: false,
+            schema,
+        }
     }
 
     fn render(&self, form: Form) -> Value {
@@ -137,7 +154,11 @@ enum Entry {
 impl Document {
     /// An empty document at `url`.
     pub fn new(url: String, title: &'static str) -> Self {
-        Self { url, title, entries: Vec::new() }
+        Self {
+            url,
+            title,
+            entries: Vec::new(),
+        }
     }
 
     /// Adds plain content under `key`.
@@ -157,7 +178,10 @@ impl Document {
         let mut doc = Map::new();
         if form == Form::CoreApi {
             doc.insert("_type".into(), json!("document"));
-            doc.insert("_meta".into(), json!({"url": self.url, "title": self.title}));
+            doc.insert(
+                "_meta".into(),
+                json!({"url": self.url, "title": self.title}),
+            );
         }
         for (key, entry) in &self.entries {
             let rendered = match entry {
@@ -202,11 +226,19 @@ mod tests {
             description: "d",
             fields: vec![Field::required("username", string_schema())],
         };
-        let doc = Document::new("https://k/jwt/".into(), "T").value("tokens", json!([])).link("add", link);
-        assert_eq!(doc.render(Form::Plain), json!({"tokens": [], "add": "https://k/jwt/"}));
+        let doc = Document::new("https://k/jwt/".into(), "T")
+            .value("tokens", json!([]))
+            .link("add", link);
+        assert_eq!(
+            doc.render(Form::Plain),
+            json!({"tokens": [], "add": "https://k/jwt/"})
+        );
         let coreapi = doc.render(Form::CoreApi);
         assert_eq!(coreapi["_meta"]["title"], "T");
         assert!(coreapi["add"].get("title").is_none());
-        assert_eq!(coreapi["add"]["fields"][0], json!({"name": "username", "required": true, "schema": {"type": "string"}}));
+        assert_eq!(
+            coreapi["add"]["fields"][0],
+            json!({"name": "username", "required": true, "schema": {"type": "string"}})
+        );
     }
 }

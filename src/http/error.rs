@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use http::header::{HeaderName, HeaderValue, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{ALLOW, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Method, StatusCode};
 use serde_json::json;
 
@@ -32,7 +32,12 @@ pub type ApiResult = Result<Resp, ApiError>;
 impl ApiError {
     /// An error with a status and a title.
     pub fn new(status: StatusCode, title: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, title: title.into(), detail: None, headers: Vec::new() }
+        Self {
+            status,
+            title: title.into(),
+            detail: None,
+            headers: Vec::new(),
+        }
     }
 
     /// 400 with a title.
@@ -53,7 +58,10 @@ impl ApiError {
 
     /// 400 for a body that is not JSON, naming what was wrong.
     pub fn malformed_json(detail: impl Into<String>) -> Self {
-        Self { detail: Some(detail.into()), ..Self::bad_request("Malformed JSON") }
+        Self {
+            detail: Some(detail.into()),
+            ..Self::bad_request("Malformed JSON")
+        }
     }
 
     /// 404 for a path no route serves.
@@ -64,14 +72,18 @@ impl ApiError {
     /// 405 with the methods the route allows.
     pub fn method_not_allowed(allowed: &[Method]) -> Self {
         let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-        let allow = HeaderValue::from_str(&list.join(", ")).unwrap_or(HeaderValue::from_static("GET"));
+        let allow =
+            HeaderValue::from_str(&list.join(", ")).unwrap_or(HeaderValue::from_static("GET"));
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").with_header(ALLOW, allow)
     }
 
     /// 503 with `Retry-After`, for a backend that cannot be reached.
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Authentication backend unavailable")
-            .with_header(RETRY_AFTER, HeaderValue::from_static("5"))
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Authentication backend unavailable",
+        )
+        .with_header(RETRY_AFTER, HeaderValue::from_static("5"))
     }
 
     /// 500. The body says nothing about what went wrong.

@@ -52,11 +52,21 @@ pub async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Resul
     let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
     match collected {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))
+        Ok(Err(err))
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request body too large",
+            ))
         }
         Ok(Err(_)) => Err(ApiError::bad_request("Request body could not be read")),
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "Request body too slow")),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request body too slow",
+        )),
     }
 }
 
@@ -64,7 +74,11 @@ impl Request {
     /// The form the client asked for: plain when `Accept` names
     /// `application/json`, coreapi for anything else.
     pub fn form(&self) -> Form {
-        let accept = self.headers.get_all(ACCEPT).iter().filter_map(|v| v.to_str().ok());
+        let accept = self
+            .headers
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok());
         let plain = accept.flat_map(|v| v.split(',')).any(|range| {
             let media = range.split(';').next().unwrap_or_default().trim();
             media.eq_ignore_ascii_case("application/json")
@@ -80,7 +94,8 @@ impl Request {
     /// The credentials of the `Authorization` header.
     pub fn authorization(&self) -> Result<Authorization, ApiError> {
         let header = self.headers.get(AUTHORIZATION);
-        let header = header.ok_or_else(|| ApiError::unauthorized("Missing authorization header"))?;
+        let header =
+            header.ok_or_else(|| ApiError::unauthorized("Missing authorization header"))?;
         let bad = || ApiError::unauthorized("Bad authorization");
         let text = header.to_str().map_err(|_| bad())?;
         let (scheme, credentials) = text.trim().split_once(' ').ok_or_else(bad)?;
@@ -99,5 +114,8 @@ fn parse_basic(credentials: &str) -> Option<Authorization> {
     let decoded = String::from_utf8(STANDARD.decode(credentials).ok()?).ok()?;
     let (username, password) = decoded.split_once(':')?;
     let username = username.to_string();
-    Some(Authorization::Basic { username, password: Secret::new(password) })
+    Some(Authorization::Basic {
+        username,
+        password: Secret::new(password),
+    })
 }

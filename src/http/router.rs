@@ -90,7 +90,9 @@ pub async fn handle(
 ) -> Result<Resp, Infallible> {
     let origin = request.headers().get(header::ORIGIN).cloned();
     let is_head = request.method() == Method::HEAD;
-    let mut response = respond(&app, peer, request).await.unwrap_or_else(ApiError::into_response);
+    let mut response = respond(&app, peer, request)
+        .await
+        .unwrap_or_else(ApiError::into_response);
     if is_head {
         *response.body_mut() = http_body_util::Full::default();
     }
@@ -110,7 +112,13 @@ async fn respond(app: &Arc<App>, peer: SocketAddr, request: hyper::Request<Incom
     let server = &app.server;
     let body = read_body(body, server.max_body_bytes, server.body_timeout).await?;
     let path = parts.uri.path().to_string();
-    let request = Request { method: parts.method, path, headers: parts.headers, body, peer };
+    let request = Request {
+        method: parts.method,
+        path,
+        headers: parts.headers,
+        body,
+        peer,
+    };
     dispatch(app, route, &request).await
 }
 
@@ -135,7 +143,9 @@ async fn dispatch(app: &Arc<App>, route: Route, request: &Request) -> ApiResult 
 /// Answers a CORS preflight from an allowed origin; otherwise OPTIONS is a
 /// method like any other the route does not allow.
 fn preflight(app: &App, route: &Route, headers: &http::HeaderMap) -> ApiResult {
-    let allowed_origin = headers.get(header::ORIGIN).is_some_and(|o| origin_allowed(app, o));
+    let allowed_origin = headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| origin_allowed(app, o));
     let asks = headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if !(allowed_origin && asks) {
         return Err(ApiError::method_not_allowed(route.methods()));
@@ -148,20 +158,29 @@ fn preflight(app: &App, route: &Route, headers: &http::HeaderMap) -> ApiResult {
     }
     let allow_headers = HeaderValue::from_static("Authorization, Content-Type, Accept");
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
-    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
     Ok(response)
 }
 
 fn origin_allowed(app: &App, origin: &HeaderValue) -> bool {
     let origin = origin.to_str().unwrap_or_default();
-    app.server.cors_origins.iter().any(|allowed| allowed == origin)
+    app.server
+        .cors_origins
+        .iter()
+        .any(|allowed| allowed == origin)
 }
 
 /// Headers on every response: no sniffing, no caching of anything that may
 /// carry a token, HSTS over TLS, and CORS for configured origins only.
 fn decorate(app: &App, mut response: Resp, tls: bool, origin: Option<HeaderValue>) -> Resp {
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if tls {
         let hsts = HeaderValue::from_static("max-age=31536000");
@@ -182,11 +201,17 @@ mod tests {
     fn paths_are_exact() {
         assert_eq!(Route::parse("/jwt/"), Some(Route::Jwt));
         assert_eq!(Route::parse("/jwt"), None);
-        assert_eq!(Route::parse("/users/al%20ice/"), Some(Route::User("al ice".into())));
+        assert_eq!(
+            Route::parse("/users/al%20ice/"),
+            Some(Route::User("al ice".into()))
+        );
         assert_eq!(Route::parse("/users/alice"), None);
         assert_eq!(Route::parse("/users/a/b/"), None);
         assert_eq!(Route::parse("/users/%ff/"), None);
-        assert_eq!(Route::parse("/forgotten_passwords/"), Some(Route::Recoveries));
+        assert_eq!(
+            Route::parse("/forgotten_passwords/"),
+            Some(Route::Recoveries)
+        );
         assert_eq!(Route::parse("/health/"), Some(Route::Health));
         assert_eq!(Route::parse("/jwt/abc"), Some(Route::Token));
     }

@@ -68,7 +68,13 @@ pub async fn run(
     let builder = http_builder(&app);
     let (stop, stopped) = watch::channel(false);
     let tls = tls.map(TlsAcceptor::from);
-    let shared = Arc::new(Shared { app, tls, builder, permits: Arc::clone(&permits), stopped });
+    let shared = Arc::new(Shared {
+        app,
+        tls,
+        builder,
+        permits: Arc::clone(&permits),
+        stopped,
+    });
 
     for listener in listeners {
         announce(&listener, shared.tls.is_some());
@@ -216,7 +222,10 @@ struct Activity<T> {
 
 impl<T> Activity<T> {
     fn wrap(inner: T) -> Self {
-        let clock = ActivityClock { origin: Instant::now(), last_millis: Arc::new(AtomicU64::new(0)) };
+        let clock = ActivityClock {
+            origin: Instant::now(),
+            last_millis: Arc::new(AtomicU64::new(0)),
+        };
         Self { inner, clock }
     }
 
@@ -226,7 +235,11 @@ impl<T> Activity<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -237,7 +250,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.clock.touch();

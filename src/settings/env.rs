@@ -15,7 +15,9 @@ pub(super) fn apply_overrides(
 ) -> HashSet<String> {
     let mut set = HashSet::new();
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(PREFIX) else { continue };
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
         let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
         if keys.iter().any(String::is_empty) {
             continue;

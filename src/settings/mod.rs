@@ -15,8 +15,8 @@ use std::time::Duration;
 use regex::Regex;
 use serde_yaml::Value;
 
-pub use reader::Problem;
 use reader::Node;
+pub use reader::Problem;
 
 /// The shipped quick-start settings, used when no settings file exists at
 /// the default path.
@@ -187,8 +187,10 @@ pub enum SettingsError {
 impl Settings {
     /// Reads a settings file, applies `KISEE_...` overrides, and validates.
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SettingsError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         Self::from_yaml(&text, path, &base_dir, std::env::vars())
     }
@@ -200,10 +202,17 @@ impl Settings {
         base_dir: &Path,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
-        let syntax = |message: String| SettingsError::Syntax { path: origin.into(), message };
+        let syntax = |message: String| SettingsError::Syntax {
+            path: origin.into(),
+            message,
+        };
         let mut value: Value = serde_yaml::from_str(text).map_err(|e| syntax(e.to_string()))?;
         let from_env = env::apply_overrides(&mut value, vars);
-        let base_dir = if base_dir.as_os_str().is_empty() { Path::new(".") } else { base_dir };
+        let base_dir = if base_dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base_dir
+        };
         read(Node::root(value, base_dir, from_env))
     }
 }
@@ -221,7 +230,14 @@ fn read(root: Node) -> Result<Settings, SettingsError> {
     if !problems.is_empty() {
         return Err(SettingsError::Invalid(problems));
     }
-    Ok(Settings { server, jwt, backend, registration, recovery, log })
+    Ok(Settings {
+        server,
+        jwt,
+        backend,
+        registration,
+        recovery,
+        log,
+    })
 }
 
 fn read_server(node: &Node) -> ServerSettings {
@@ -282,7 +298,10 @@ fn read_public_url(node: &Node) -> String {
         .filter(|uri| matches!(uri.scheme_str(), Some("http" | "https")))
         .filter(|uri| uri.authority().is_some() && uri.query().is_none());
     if valid.is_none() {
-        node.problem("public_url", "expected an http:// or https:// URL without a query");
+        node.problem(
+            "public_url",
+            "expected an http:// or https:// URL without a query",
+        );
         return default;
     }
     url
@@ -349,12 +368,18 @@ fn read_backend(node: &Node) -> BackendSettings {
         if node.has(other) || kind == other {
             node.section(other);
             if kind == other {
-                node.problem("kind", format!("the {other} backend is not available in this build"));
+                node.problem(
+                    "kind",
+                    format!("the {other} backend is not available in this build"),
+                );
             }
         }
     }
     if !matches!(kind.as_str(), "memory" | "pam" | "ldap") {
-        node.problem("kind", format!("expected memory, pam or ldap, not {kind:?}"));
+        node.problem(
+            "kind",
+            format!("expected memory, pam or ldap, not {kind:?}"),
+        );
     }
     node.finish();
     BackendSettings::Memory(memory)
@@ -365,7 +390,10 @@ fn read_memory(node: &Node) -> MemorySettings {
     let mut names = HashSet::new();
     for user in &users {
         if !names.insert(user.username.as_str()) {
-            node.problem("users", format!("username {:?} is listed twice", user.username));
+            node.problem(
+                "users",
+                format!("username {:?} is listed twice", user.username),
+            );
         }
     }
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -388,39 +416,51 @@ fn read_user(node: &Node) -> Option<StaticUser> {
     }
     match &password_hash {
         None => node.problem("password_hash", "is required"),
-        Some(phc) if !crate::backend::hasher::is_supported_hash(phc) => {
-            node.problem("password_hash", "expected an Argon2 PHC string ($argon2id$...)")
-        }
+        Some(phc) if !crate::backend::hasher::is_supported_hash(phc) => node.problem(
+            "password_hash",
+            "expected an Argon2 PHC string ($argon2id$...)",
+        ),
         Some(_) => {}
     }
     let email: Option<String> = node.opt("email", "an email address");
-    if email.as_deref().is_some_and(|e| !crate::policy::is_valid_email(e)) {
+    if email
+        .as_deref()
+        .is_some_and(|e| !crate::policy::is_valid_email(e))
+    {
         node.problem("email", "is not a valid email address");
     }
-    let user = StaticUser {
-        username: username?,
-        password_hash: password_hash?,
-        email,
-        name: node.opt("name", "a string"),
-        groups: node.get("groups", "a list of group names", Vec::new()),
-    };
+    let name = node.opt("name", "a string");
+    let groups = node.get("groups", "a list of group names", Vec::new());
     node.finish();
-    Some(user)
+    Some(StaticUser { username: username?, password_hash: password_hash?, email, name, groups })
 }
 
 fn read_registration(node: &Node) -> RegistrationSettings {
     let password_min_length = node.get("password_min_length", "a number", 8);
     if !(1..=MAX_PASSWORD_BYTES).contains(&password_min_length) {
-        node.problem("password_min_length", format!("must be from 1 to {MAX_PASSWORD_BYTES}"));
+        node.problem(
+            "password_min_length",
+            format!("must be from 1 to {MAX_PASSWORD_BYTES}"),
+        );
     }
     let default_pattern = crate::policy::DEFAULT_USERNAME_PATTERN;
-    let pattern: String = node.get("username_pattern", "a regular expression", default_pattern.into());
+    let pattern: String = node.get(
+        "username_pattern",
+        "a regular expression",
+        default_pattern.into(),
+    );
     let username_pattern = Regex::new(&pattern).unwrap_or_else(|err| {
-        node.problem("username_pattern", format!("is not a valid regular expression: {err}"));
+        node.problem(
+            "username_pattern",
+            format!("is not a valid regular expression: {err}"),
+        );
         crate::policy::default_username_regex()
     });
     node.finish();
-    RegistrationSettings { password_min_length, username_pattern }
+    RegistrationSettings {
+        password_min_length,
+        username_pattern,
+    }
 }
 
 fn read_recovery(node: &Node) -> RecoverySettings {
@@ -444,7 +484,10 @@ fn read_recovery(node: &Node) -> RecoverySettings {
 
 fn read_log(node: &Node) -> LogSettings {
     let level: String = node.get("level", "a log level", "info".to_string());
-    if !matches!(level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+    if !matches!(
+        level.as_str(),
+        "error" | "warn" | "info" | "debug" | "trace"
+    ) {
         node.problem("level", "expected error, warn, info, debug or trace");
     }
     let format: String = node.get("format", "text or json", "text".to_string());
@@ -452,7 +495,10 @@ fn read_log(node: &Node) -> LogSettings {
         node.problem("format", "expected text or json");
     }
     node.finish();
-    LogSettings { level, json: format == "json" }
+    LogSettings {
+        level,
+        json: format == "json",
+    }
 }
 
 #[cfg(test)]
@@ -461,7 +507,12 @@ mod tests {
 
     fn parse(yaml: &str, vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        Settings::from_yaml(yaml, Path::new("test.yaml"), Path::new("/nonexistent"), vars)
+        Settings::from_yaml(
+            yaml,
+            Path::new("test.yaml"),
+            Path::new("/nonexistent"),
+            vars,
+        )
     }
 
     fn problem_paths(result: Result<Settings, SettingsError>) -> Vec<String> {
@@ -474,7 +525,10 @@ mod tests {
     #[test]
     fn an_empty_file_gives_the_documented_defaults() {
         let settings = parse("", &[]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(settings.server.listen, ["127.0.0.1:8140".parse().unwrap_or_else(|_| panic!())]);
+        assert_eq!(
+            settings.server.listen,
+            ["127.0.0.1:8140".parse().unwrap_or_else(|_| panic!())]
+        );
         assert_eq!(settings.jwt.lifetime, Duration::from_secs(3600));
         assert_eq!(settings.jwt.issuer, "https://localhost:8140");
         assert_eq!(settings.registration.password_min_length, 8);
@@ -483,14 +537,26 @@ mod tests {
 
     #[test]
     fn all_mistakes_are_reported_together() {
-        let yaml = "server: {listn: x, max_body_bytes: lots}\njwt: {lifetime: soon}\nlog: {level: loud}\n";
+        let yaml =
+            "server: {listn: x, max_body_bytes: lots}\njwt: {lifetime: soon}\nlog: {level: loud}\n";
         let paths = problem_paths(parse(yaml, &[]));
-        assert_eq!(paths, ["server.max_body_bytes", "server.listn", "jwt.lifetime", "log.level"]);
+        assert_eq!(
+            paths,
+            [
+                "server.max_body_bytes",
+                "server.listn",
+                "jwt.lifetime",
+                "log.level"
+            ]
+        );
     }
 
     #[test]
     fn environment_variables_override_nested_keys() {
-        let vars = [("KISEE_JWT__ISSUER", "https://sso"), ("KISEE_SERVER__MAX_BODY_BYTES", "99")];
+        let vars = [
+            ("KISEE_JWT__ISSUER", "https://sso"),
+            ("KISEE_SERVER__MAX_BODY_BYTES", "99"),
+        ];
         let settings = parse("jwt: {issuer: x}\n", &vars).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(settings.jwt.issuer, "https://sso");
         assert_eq!(settings.server.max_body_bytes, 99);
@@ -506,6 +572,12 @@ mod tests {
     fn static_users_are_checked_field_by_field() {
         let yaml = "backend: {memory: {users: [{username: a, pasword_hash: x}]}}\n";
         let paths = problem_paths(parse(yaml, &[]));
-        assert_eq!(paths, ["backend.memory.users[0].password_hash", "backend.memory.users[0].pasword_hash"]);
+        assert_eq!(
+            paths,
+            [
+                "backend.memory.users[0].password_hash",
+                "backend.memory.users[0].pasword_hash"
+            ]
+        );
     }
 }

@@ -65,7 +65,12 @@ impl Node {
     }
 
     fn detached(path: String, map: Mapping, shared: Rc<Shared>) -> Self {
-        Self { path, map, seen: RefCell::new(BTreeSet::new()), shared }
+        Self {
+            path,
+            map,
+            seen: RefCell::new(BTreeSet::new()),
+            shared,
+        }
     }
 
     /// The problems found so far, in the order they were found.
@@ -84,7 +89,10 @@ impl Node {
 
     /// Records a problem with `key` under this node.
     pub(crate) fn problem(&self, key: &str, message: impl Into<String>) {
-        let problem = Problem { path: self.path_of(key), message: message.into() };
+        let problem = Problem {
+            path: self.path_of(key),
+            message: message.into(),
+        };
         self.shared.problems.borrow_mut().push(problem);
     }
 
@@ -129,14 +137,19 @@ impl Node {
 
     /// A duration written `30s`, `5m`, `1h`, `2d` or as a number of seconds.
     pub(crate) fn duration(&self, key: &str, default: Duration) -> Duration {
-        let Some(value) = self.raw(key) else { return default };
+        let Some(value) = self.raw(key) else {
+            return default;
+        };
         let parsed = match &value {
             Value::Number(n) => n.as_u64().map(Duration::from_secs),
             Value::String(s) => parse_duration(s),
             _ => None,
         };
         parsed.unwrap_or_else(|| {
-            self.problem(key, "expected a duration such as 30s, 5m, 1h or a number of seconds");
+            self.problem(
+                key,
+                "expected a duration such as 30s, 5m, 1h or a number of seconds",
+            );
             default
         })
     }
@@ -155,11 +168,16 @@ impl Node {
 
     fn resolve(&self, text: &str) -> PathBuf {
         let path = PathBuf::from(text);
-        if path.is_absolute() { path } else { self.shared.base_dir.join(path) }
+        if path.is_absolute() {
+            path
+        } else {
+            self.shared.base_dir.join(path)
+        }
     }
 
     /// A secret given inline as `key` or read from the file named by
     /// `key_file` (trailing newline removed). Both at once is a mistake.
+    #[allow(dead_code, reason = "read by backend sections that take secrets")]
     pub(crate) fn secret(&self, key: &str) -> Option<Secret> {
         let file_key = format!("{key}_file");
         let inline: Option<String> = self.opt(key, "a string");
@@ -175,6 +193,7 @@ impl Node {
         }
     }
 
+    #[allow(dead_code, reason = "read by backend sections that take secrets")]
     fn read_secret_file(&self, key: &str, path: &Path) -> Option<Secret> {
         match std::fs::read_to_string(path) {
             Ok(text) => Some(Secret::new(text.trim_end_matches(['\r', '\n']))),
@@ -240,7 +259,9 @@ impl Node {
 /// Parses `30s`, `5m`, `1h`, `2d`, `1500ms` or a bare number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
     let amount: u64 = digits.parse().ok()?;
     let seconds = match unit.trim() {
@@ -292,7 +313,10 @@ mod tests {
     #[test]
     fn relative_paths_resolve_against_the_settings_folder() {
         let root = node("a: certs/x.pem\nb: /abs/y.pem\n");
-        assert_eq!(root.path("a"), Some(PathBuf::from("/etc/kisee/certs/x.pem")));
+        assert_eq!(
+            root.path("a"),
+            Some(PathBuf::from("/etc/kisee/certs/x.pem"))
+        );
         assert_eq!(root.path("b"), Some(PathBuf::from("/abs/y.pem")));
     }
 
@@ -301,9 +325,16 @@ mod tests {
         let dir = tempfile_dir();
         let file = dir.join("secret");
         std::fs::write(&file, "s3cret\n").ok();
-        let yaml = format!("p_file: {}\nq: x\nq_file: {}\n", file.display(), file.display());
+        let yaml = format!(
+            "p_file: {}\nq: x\nq_file: {}\n",
+            file.display(),
+            file.display()
+        );
         let root = node(&yaml);
-        assert_eq!(root.secret("p").map(|s| s.expose().to_string()), Some("s3cret".into()));
+        assert_eq!(
+            root.secret("p").map(|s| s.expose().to_string()),
+            Some("s3cret".into())
+        );
         assert!(root.secret("q").is_none());
         assert_eq!(root_problems(&root), ["q"]);
     }

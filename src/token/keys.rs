@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jws::{EdDSA, ES256, JwsSigner, JwsVerifier, RS256};
+use josekit::jws::{ES256, EdDSA, JwsSigner, JwsVerifier, RS256};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
@@ -82,13 +82,21 @@ impl PublicKey {
         let kid = thumbprint(&members);
         let pem = String::from_utf8(key.public_key_to_pem().map_err(crypto)?).map_err(crypto)?;
         let verifier = verifier_for(algorithm, pem.as_bytes())?;
-        let mut jwk: serde_json::Map<String, Value> =
-            members.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let mut jwk: serde_json::Map<String, Value> = members
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         jwk.insert("kid".into(), json!(kid));
         jwk.insert("use".into(), json!("sig"));
         jwk.insert("alg".into(), json!(algorithm.name()));
         let jwk = Value::Object(jwk);
-        Ok(Self { algorithm, kid, pem, jwk, verifier })
+        Ok(Self {
+            algorithm,
+            kid,
+            pem,
+            jwk,
+            verifier,
+        })
     }
 
     /// The verifier for tokens this key signed.
@@ -106,7 +114,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.public.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.public.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,15 +161,22 @@ fn algorithm_of(key: &PKey<Public>) -> Result<Algorithm, KeyError> {
                 Some(Nid::X9_62_PRIME256V1) => Ok(Algorithm::Es256),
                 Some(nid) => {
                     let name = nid.short_name().unwrap_or("an unnamed curve");
-                    Err(KeyError::Unsupported(format!("EC key on {name}; ES256 needs P-256 (prime256v1)")))
+                    Err(KeyError::Unsupported(format!(
+                        "EC key on {name}; ES256 needs P-256 (prime256v1)"
+                    )))
                 }
                 None => Err(KeyError::Unsupported("EC key on an unnamed curve".into())),
             }
         }
         Id::ED25519 => Ok(Algorithm::EdDsa),
         Id::RSA if key.bits() >= 2048 => Ok(Algorithm::Rs256),
-        Id::RSA => Err(KeyError::Unsupported(format!("RSA key of {} bits; 2048 or more needed", key.bits()))),
-        _ => Err(KeyError::Unsupported("use a P-256, Ed25519 or RSA key".into())),
+        Id::RSA => Err(KeyError::Unsupported(format!(
+            "RSA key of {} bits; 2048 or more needed",
+            key.bits()
+        ))),
+        _ => Err(KeyError::Unsupported(
+            "use a P-256, Ed25519 or RSA key".into(),
+        )),
     }
 }
 
@@ -189,17 +206,29 @@ fn thumbprint_members(key: &PKey<Public>, algorithm: Algorithm) -> Result<Member
         Algorithm::Es256 => {
             let ec = key.ec_key().map_err(crypto)?;
             let mut ctx = BigNumContext::new().map_err(crypto)?;
-            let (mut x, mut y) = (BigNum::new().map_err(crypto)?, BigNum::new().map_err(crypto)?);
+            let (mut x, mut y) = (
+                BigNum::new().map_err(crypto)?,
+                BigNum::new().map_err(crypto)?,
+            );
             ec.public_key()
                 .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
                 .map_err(crypto)?;
             let x = x.to_vec_padded(32).map_err(crypto)?;
             let y = y.to_vec_padded(32).map_err(crypto)?;
-            Ok(vec![("crv", "P-256".into()), ("kty", "EC".into()), ("x", b64(&x)), ("y", b64(&y))])
+            Ok(vec![
+                ("crv", "P-256".into()),
+                ("kty", "EC".into()),
+                ("x", b64(&x)),
+                ("y", b64(&y)),
+            ])
         }
         Algorithm::EdDsa => {
             let raw = key.raw_public_key().map_err(crypto)?;
-            Ok(vec![("crv", "Ed25519".into()), ("kty", "OKP".into()), ("x", b64(&raw))])
+            Ok(vec![
+                ("crv", "Ed25519".into()),
+                ("kty", "OKP".into()),
+                ("x", b64(&raw)),
+            ])
         }
         Algorithm::Rs256 => {
             let rsa = key.rsa().map_err(crypto)?;
@@ -212,7 +241,10 @@ fn thumbprint_members(key: &PKey<Public>, algorithm: Algorithm) -> Result<Member
 /// RFC 7638: SHA-256 over the required members, sorted, without spaces.
 /// The values are base64url or constants, so no escaping is needed.
 fn thumbprint(members: &Members) -> String {
-    let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect();
+    let body: Vec<String> = members
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":\"{v}\""))
+        .collect();
     let canonical = format!("{{{}}}", body.join(","));
     URL_SAFE_NO_PAD.encode(openssl::sha::sha256(canonical.as_bytes()))
 }
@@ -225,8 +257,15 @@ mod tests {
     fn the_thumbprint_matches_the_rfc_7638_example() {
         // The RSA key of RFC 7638, section 3.1, and its published thumbprint.
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        let members = vec![("e", "AQAB".to_string()), ("kty", "RSA".into()), ("n", n.into())];
-        assert_eq!(thumbprint(&members), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let members = vec![
+            ("e", "AQAB".to_string()),
+            ("kty", "RSA".into()),
+            ("n", n.into()),
+        ];
+        assert_eq!(
+            thumbprint(&members),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]
@@ -234,7 +273,10 @@ mod tests {
         let group = EcGroup::from_curve_name(Nid::SECP256K1).unwrap_or_else(|e| panic!("{e}"));
         let ec = EcKey::generate(&group).unwrap_or_else(|e| panic!("{e}"));
         let pem = ec.private_key_to_pem().unwrap_or_default();
-        let err = SigningKey::from_pem(&pem).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = SigningKey::from_pem(&pem)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("secp256k1") && err.contains("P-256"), "{err}");
     }
 
@@ -247,6 +289,9 @@ mod tests {
 
         let rsa = openssl::rsa::Rsa::generate(1024).unwrap_or_else(|e| panic!("{e}"));
         let small = rsa.private_key_to_pem().unwrap_or_default();
-        assert!(matches!(SigningKey::from_pem(&small), Err(KeyError::Unsupported(_))));
+        assert!(matches!(
+            SigningKey::from_pem(&small),
+            Err(KeyError::Unsupported(_))
+        ));
     }
 }

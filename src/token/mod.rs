@@ -40,7 +40,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> u64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 }
 
@@ -103,15 +105,32 @@ impl TokenService {
     pub fn new(settings: &JwtSettings, clock: Arc<dyn Clock>) -> Result<(Self, bool), Vec<String>> {
         let mut problems = Vec::new();
         let (signing, generated) = match &settings.private_key {
-            Some(path) => (load(path, SigningKey::from_pem, "jwt.private_key", &mut problems), false),
-            None => (SigningKey::generate().map_err(|e| problems.push(format!("jwt: {e}"))).ok(), true),
+            Some(path) => (
+                load(path, SigningKey::from_pem, "jwt.private_key", &mut problems),
+                false,
+            ),
+            None => (
+                SigningKey::generate()
+                    .map_err(|e| problems.push(format!("jwt: {e}")))
+                    .ok(),
+                true,
+            ),
         };
         let published: Vec<PublicKey> = settings
             .additional_public_keys
             .iter()
-            .filter_map(|path| load(path, PublicKey::from_pem, "jwt.additional_public_keys", &mut problems))
+            .filter_map(|path| {
+                load(
+                    path,
+                    PublicKey::from_pem,
+                    "jwt.additional_public_keys",
+                    &mut problems,
+                )
+            })
             .collect();
-        let Some(signing) = signing.filter(|_| problems.is_empty()) else { return Err(problems) };
+        let Some(signing) = signing.filter(|_| problems.is_empty()) else {
+            return Err(problems);
+        };
         let jwks = jwks(&signing, &published);
         let service = Self {
             signing,
@@ -175,8 +194,13 @@ impl TokenService {
     }
 
     fn sign(&self, claims: serde_json::Map<String, Value>) -> Result<Issued, TokenError> {
-        let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default().to_string();
-        let payload = JwtPayload::from_map(claims).map_err(|e| TokenError::Signing(e.to_string()))?;
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let payload =
+            JwtPayload::from_map(claims).map_err(|e| TokenError::Signing(e.to_string()))?;
         let mut header = JwsHeader::new();
         header.set_token_type("JWT");
         header.set_key_id(&self.signing.public.kid);
@@ -191,7 +215,12 @@ impl TokenService {
         let key = self.key_for(token)?;
         let (payload, _) = jwt::decode_with_verifier(token, key.verifier())
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let claim = |name: &str| payload.claim(name).and_then(Value::as_str).map(str::to_string);
+        let claim = |name: &str| {
+            payload
+                .claim(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         if claim("iss").as_deref() != Some(self.issuer.as_str()) {
             return Err(TokenError::Invalid("unexpected issuer".into()));
         }
@@ -214,7 +243,8 @@ impl TokenService {
         let kid = header.claim("kid").and_then(Value::as_str);
         let keys = std::iter::once(&self.signing.public).chain(&self.published);
         let mut keys = keys.filter(|key| kid.is_none_or(|kid| key.kid == kid));
-        keys.next().ok_or_else(|| TokenError::Invalid("unknown key id".into()))
+        keys.next()
+            .ok_or_else(|| TokenError::Invalid("unknown key id".into()))
     }
 }
 
@@ -227,7 +257,9 @@ fn load<T>(
     let bytes = std::fs::read(path)
         .map_err(|e| problems.push(format!("{key}: cannot read {}: {e}", path.display())))
         .ok()?;
-    parse(&bytes).map_err(|e| problems.push(format!("{key}: {}: {e}", path.display()))).ok()
+    parse(&bytes)
+        .map_err(|e| problems.push(format!("{key}: {}: {e}", path.display())))
+        .ok()
 }
 
 fn jwks(signing: &SigningKey, published: &[PublicKey]) -> Value {
@@ -263,24 +295,41 @@ mod tests {
             audience: None,
             reset_lifetime: Duration::from_secs(600),
         };
-        TokenService::new(&settings, clock).map(|(s, _)| s).unwrap_or_else(|e| panic!("{e:?}"))
+        TokenService::new(&settings, clock)
+            .map(|(s, _)| s)
+            .unwrap_or_else(|e| panic!("{e:?}"))
     }
 
     #[test]
     fn a_login_token_verifies_until_it_expires() {
         let clock = Arc::new(FakeClock(AtomicU64::new(1_000_000)));
         let tokens = service(Arc::clone(&clock));
-        let issued = tokens.issue_login(&Identity::named("alice")).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(tokens.verify(&issued.token).ok(), Some(Verified::Login { sub: "alice".into() }));
+        let issued = tokens
+            .issue_login(&Identity::named("alice"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            tokens.verify(&issued.token).ok(),
+            Some(Verified::Login {
+                sub: "alice".into()
+            })
+        );
         clock.0.store(1_003_600, Ordering::SeqCst);
-        assert!(matches!(tokens.verify(&issued.token), Err(TokenError::Expired)));
+        assert!(matches!(
+            tokens.verify(&issued.token),
+            Err(TokenError::Expired)
+        ));
     }
 
     #[test]
     fn a_reset_token_says_what_it_is_and_carries_its_stamp() {
         let tokens = service(Arc::new(FakeClock(AtomicU64::new(1_000_000))));
-        let issued = tokens.issue_reset("bob", "s1").unwrap_or_else(|e| panic!("{e}"));
-        let expected = Verified::Reset { sub: "bob".into(), stamp: "s1".into() };
+        let issued = tokens
+            .issue_reset("bob", "s1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expected = Verified::Reset {
+            sub: "bob".into(),
+            stamp: "s1".into(),
+        };
         assert_eq!(tokens.verify(&issued.token).ok(), Some(expected));
     }
 
@@ -288,8 +337,12 @@ mod tests {
     fn an_unsigned_token_is_refused() {
         let tokens = service(Arc::new(FakeClock(AtomicU64::new(1_000_000))));
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let body = URL_SAFE_NO_PAD.encode(br#"{"iss":"https://kisee.test","sub":"root","exp":9999999999}"#);
+        let body = URL_SAFE_NO_PAD
+            .encode(br#"{"iss":"https://kisee.test","sub":"root","exp":9999999999}"#);
         let forged = format!("{header}.{body}.");
-        assert!(matches!(tokens.verify(&forged), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            tokens.verify(&forged),
+            Err(TokenError::Invalid(_))
+        ));
     }
 }

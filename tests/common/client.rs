@@ -224,9 +224,10 @@ impl RequestBuilder {
         let http2 = self.http2;
         let request = self.into_request();
         let response = if http2 {
-            let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                .await
-                .expect("HTTP/2 handshake");
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .expect("HTTP/2 handshake");
             tokio::spawn(connection);
             sender.send_request(request).await
         } else {

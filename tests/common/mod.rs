@@ -38,7 +38,11 @@ pub(crate) fn abs(path: &str) -> String {
 pub(crate) fn assert_problem(res: &Response, status: u16, title: &str) {
     let context = format!("{} {:?}", res.status, res.text());
     assert_eq!(res.code(), status, "status of {context}");
-    assert_eq!(res.header("content-type"), Some(PROBLEM_JSON), "type of {context}");
+    assert_eq!(
+        res.header("content-type"),
+        Some(PROBLEM_JSON),
+        "type of {context}"
+    );
     if res.version == Version::HTTP_11 {
         assert_eq!(res.reason(), title, "reason phrase of {context}");
     }
@@ -47,9 +51,13 @@ pub(crate) fn assert_problem(res: &Response, status: u16, title: &str) {
     if title == "Malformed JSON" {
         let detail = body.as_object_mut().and_then(|b| b.remove("detail"));
         let detail = detail.and_then(|d| d.as_str().map(str::to_owned));
-        assert!(detail.is_some_and(|d| !d.is_empty()), "no detail in {context}");
+        assert!(
+            detail.is_some_and(|d| !d.is_empty()),
+            "no detail in {context}"
+        );
     }
-    let expected = json!({"_type": "error", "_meta": {"title": title}, "title": title, "status": status});
+    let expected =
+        json!({"_type": "error", "_meta": {"title": title}, "title": title, "status": status});
     assert_eq!(body, expected, "body of {context}");
 }
 

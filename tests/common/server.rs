@@ -259,7 +259,11 @@ impl Server {
         let stderr = Lines::default();
         let stdout = Lines::default();
         let (tx, rx) = mpsc::channel();
-        drain(child.stderr.take().expect("stderr"), stderr.clone(), Some(tx));
+        drain(
+            child.stderr.take().expect("stderr"),
+            stderr.clone(),
+            Some(tx),
+        );
         drain(child.stdout.take().expect("stdout"), stdout.clone(), None);
 
         let addrs = wait_for_listening(&rx, listeners, &mut child, &stderr);

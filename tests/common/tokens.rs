@@ -88,7 +88,11 @@ pub(crate) fn verify_with_pem(pem: &str, token: &str) -> Token {
 }
 
 /// Signs claims with an ES256 private key PEM under the given header fields.
-pub(crate) fn sign(key_pem: &str, header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
+pub(crate) fn sign(
+    key_pem: &str,
+    header: &Map<String, Value>,
+    claims: &Map<String, Value>,
+) -> String {
     let mut jws_header = JwsHeader::new();
     for (name, value) in header {
         if name != "alg" {
@@ -106,7 +110,11 @@ pub(crate) fn sign(key_pem: &str, header: &Map<String, Value>, claims: &Map<Stri
 pub(crate) fn unsigned(claims: &Map<String, Value>) -> String {
     let header = json!({"alg": "none", "typ": "JWT"});
     let encode = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("JSON"));
-    format!("{}.{}.", encode(&header), encode(&Value::Object(claims.clone())))
+    format!(
+        "{}.{}.",
+        encode(&header),
+        encode(&Value::Object(claims.clone()))
+    )
 }
 
 /// The RFC 7638 thumbprint of an EC public JWK.
@@ -134,4 +142,17 @@ pub(crate) fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_secs()
+}
+
+/// The RFC 7638 thumbprint of a P-256 public key PEM.
+pub(crate) fn public_pem_thumbprint(pem: &str) -> String {
+    use openssl::bn::{BigNum, BigNumContext};
+    let key = openssl::ec::EcKey::public_key_from_pem(pem.as_bytes()).expect("an EC public key");
+    let mut context = BigNumContext::new().expect("bignum context");
+    let (mut x, mut y) = (BigNum::new().expect("x"), BigNum::new().expect("y"));
+    key.public_key()
+        .affine_coordinates(key.group(), &mut x, &mut y, &mut context)
+        .expect("affine coordinates");
+    let coordinate = |n: &BigNum| URL_SAFE_NO_PAD.encode(n.to_vec_padded(32).expect("32 bytes"));
+    ec_thumbprint(&json!({"kty": "EC", "crv": "P-256", "x": coordinate(&x), "y": coordinate(&y)}))
 }

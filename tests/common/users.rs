@@ -90,7 +90,10 @@ pub(crate) fn carol() -> TestUser {
 
 /// An Argon2id PHC string with parameters cheap enough for tests.
 pub(crate) fn cheap_hash(password: &str) -> String {
-    hash_password(password, Params::new(256, 1, 1, None).expect("argon2 params"))
+    hash_password(
+        password,
+        Params::new(256, 1, 1, None).expect("argon2 params"),
+    )
 }
 
 fn hash_password(password: &str, params: Params) -> String {

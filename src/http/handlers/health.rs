@@ -18,7 +18,8 @@ pub(crate) async fn get(app: &App) -> Resp {
         Err(err) => {
             tracing::warn!(backend = app.backend.name(), error = %err, "health check failed");
             let error = json!({"title": "Authentication backend unavailable", "backend": app.backend.name()});
-            let body = json!({"status": "red", "database": "KO", "version": VERSION, "error": error});
+            let body =
+                json!({"status": "red", "database": "KO", "version": VERSION, "error": error});
             json_response(StatusCode::SERVICE_UNAVAILABLE, "application/json", &body)
         }
     }

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
 use super::string_member;
 use super::tokens::authenticate;
 use crate::app::App;
@@ -12,6 +11,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{Authorization, Request};
 use crate::http::response::{Resp, empty, ok_json};
 use crate::token::Verified;
+use http::StatusCode;
 
 pub(crate) async fn get(app: &App, request: &Request) -> Resp {
     let urls = &app.urls;
@@ -20,10 +20,16 @@ pub(crate) async fn get(app: &App, request: &Request) -> Resp {
         action: "post",
         title: "Reset a password",
         description: "POST a username or an email address to receive a password-reset token.",
-        fields: vec![Field::optional("username", string_schema()), Field::optional("email", string_schema())],
+        fields: vec![
+            Field::optional("username", string_schema()),
+            Field::optional("email", string_schema()),
+        ],
     };
-    let mut doc = Document::new(urls.absolute("/password_recoveries/"), "Forgotten password management")
-        .link("reset_password", reset);
+    let mut doc = Document::new(
+        urls.absolute("/password_recoveries/"),
+        "Forgotten password management",
+    )
+    .link("reset_password", reset);
     if let Some(username) = known_user(app, request).await {
         let recover = Link {
             url: urls.absolute(&Urls::user_path(&username)),
@@ -40,9 +46,10 @@ pub(crate) async fn get(app: &App, request: &Request) -> Resp {
 /// The user proven by valid Basic credentials or a live reset token.
 async fn known_user(app: &App, request: &Request) -> Option<String> {
     match request.authorization().ok()? {
-        Authorization::Basic { username, password } => {
-            authenticate(app, &username, &password).await.ok().map(|identity| identity.username)
-        }
+        Authorization::Basic { username, password } => authenticate(app, &username, &password)
+            .await
+            .ok()
+            .map(|identity| identity.username),
         Authorization::Bearer(token) => match app.tokens.verify(&token).ok()? {
             Verified::Reset { sub, stamp } => app.recovery.is_current(&sub, &stamp).then_some(sub),
             Verified::Login { .. } => None,
@@ -58,7 +65,9 @@ pub(crate) fn post(app: &Arc<App>, request: &Request) -> ApiResult {
     let username = string_member(&body, "username").or_else(|| string_member(&body, "login"));
     let email = string_member(&body, "email");
     if username.is_none() && email.is_none() {
-        return Err(ApiError::bad_request("Missing required fields email or username"));
+        return Err(ApiError::bad_request(
+            "Missing required fields email or username",
+        ));
     }
     let (username, email) = (username.map(str::to_string), email.map(str::to_string));
     let app = Arc::clone(app);
@@ -67,8 +76,16 @@ pub(crate) fn post(app: &Arc<App>, request: &Request) -> ApiResult {
     Ok(empty(StatusCode::CREATED))
 }
 
-async fn send_reset(app: &App, username: Option<String>, email: Option<String>, peer: std::net::SocketAddr) {
-    let found = app.backend.find_contact(username.as_deref(), email.as_deref()).await;
+async fn send_reset(
+    app: &App,
+    username: Option<String>,
+    email: Option<String>,
+    peer: std::net::SocketAddr,
+) {
+    let found = app
+        .backend
+        .find_contact(username.as_deref(), email.as_deref())
+        .await;
     let contact = match found {
         Ok(Some(contact)) => contact,
         Ok(None) => {

@@ -31,7 +31,9 @@ fn document(app: &App, tokens: Vec<String>) -> Document {
             Field::required("password", password_schema),
         ],
     };
-    Document::new(url, "JSON Web Tokens").value("tokens", json!(tokens)).link("add_token", add_token)
+    Document::new(url, "JSON Web Tokens")
+        .value("tokens", json!(tokens))
+        .link("add_token", add_token)
 }
 
 pub(crate) fn get(app: &App, request: &Request) -> Resp {
@@ -41,8 +43,12 @@ pub(crate) fn get(app: &App, request: &Request) -> Resp {
 pub(crate) async fn post(app: &App, request: &Request) -> ApiResult {
     let started = Instant::now();
     let body = request.json()?;
-    let (username, password) = credentials(&body)
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Missing username or password."))?;
+    let (username, password) = credentials(&body).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Missing username or password.",
+        )
+    })?;
 
     let outcome = authenticate(app, &username, &password).await;
     log_attempt(app, request, &username, &outcome, started);
@@ -54,7 +60,10 @@ pub(crate) async fn post(app: &App, request: &Request) -> ApiResult {
     })?;
     let body = document(app, vec![issued.token]).render(request.form());
     let response = json_response(StatusCode::CREATED, "application/json", &body);
-    Ok(with_location(response, &app.urls.path(&format!("/jwt/{}", issued.jti))))
+    Ok(with_location(
+        response,
+        &app.urls.path(&format!("/jwt/{}", issued.jti)),
+    ))
 }
 
 /// The username (or its legacy name `login`) and password, each a
@@ -115,10 +124,18 @@ mod tests {
         assert_eq!(credentials(&both).map(|c| c.0), Some("a".to_string()));
         let legacy = json!({"login": "b", "password": "p"});
         assert_eq!(credentials(&legacy).map(|c| c.0), Some("b".to_string()));
-        for missing in [json!({"username": "a"}), json!({"username": "", "password": "p"}), json!(null), json!([1])] {
+        for missing in [
+            json!({"username": "a"}),
+            json!({"username": "", "password": "p"}),
+            json!(null),
+            json!([1]),
+        ] {
             assert!(credentials(&missing).is_none(), "{missing}");
         }
         let null_username = json!({"username": null, "login": "b", "password": "p"});
-        assert_eq!(credentials(&null_username).map(|c| c.0), Some("b".to_string()));
+        assert_eq!(
+            credentials(&null_username).map(|c| c.0),
+            Some("b".to_string())
+        );
     }
 }

@@ -43,7 +43,10 @@ fn register_link(app: &App) -> Link {
         description: "POST a username, a password and an email address to create an account.",
         fields: vec![
             Field::required("username", string_schema()),
-            Field::required("password", json!({"type": "string", "minLength": min_length, "format": "password"})),
+            Field::required(
+                "password",
+                json!({"type": "string", "minLength": min_length, "format": "password"}),
+            ),
             Field::required("email", json!({"type": "string", "format": "email"})),
         ],
     }
@@ -59,7 +62,9 @@ pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
 
     match app.backend.register(user).await {
         Ok(()) => tracing::info!(user = %username, peer = %request.peer, "user registered"),
-        Err(BackendError::NotSupported) => return Err(ApiError::forbidden("Registration is not available")),
+        Err(BackendError::NotSupported) => {
+            return Err(ApiError::forbidden("Registration is not available"));
+        }
         Err(err) => return Err(ApiError::from_backend(err)),
     }
     let location = app.urls.path(&Urls::user_path(&username));
@@ -68,17 +73,26 @@ pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
 
 /// The new account the body describes, checked against the policy.
 fn new_user(app: &App, body: &Value) -> Result<NewUser, ApiError> {
-    let fields = (string_member(body, "username"), string_member(body, "password"), string_member(body, "email"));
+    let fields = (
+        string_member(body, "username"),
+        string_member(body, "password"),
+        string_member(body, "email"),
+    );
     let (Some(username), Some(password), Some(email)) = fields else {
         return Err(ApiError::bad_request("Missing required input fields"));
     };
     if !is_valid_email(email) {
         return Err(ApiError::bad_request("Email is not valid"));
     }
-    let policy = |violation: crate::policy::PolicyViolation| ApiError::bad_request(violation.to_string());
+    let policy =
+        |violation: crate::policy::PolicyViolation| ApiError::bad_request(violation.to_string());
     check_username(&app.registration, username).map_err(policy)?;
     check_password(&app.registration, password).map_err(policy)?;
-    Ok(NewUser { username: username.into(), password: Secret::new(password), email: email.into() })
+    Ok(NewUser {
+        username: username.into(),
+        password: Secret::new(password),
+        email: email.into(),
+    })
 }
 
 pub(crate) async fn change_password(app: &App, request: &Request, username: &str) -> ApiResult {
@@ -87,13 +101,18 @@ pub(crate) async fn change_password(app: &App, request: &Request, username: &str
     }
     let authorized = authorize(app, request).await?;
     if authorized != username {
-        return Err(ApiError::forbidden("Token does not apply to user resource."));
+        return Err(ApiError::forbidden(
+            "Token does not apply to user resource.",
+        ));
     }
     let new_password = patched_password(&request.json()?)?;
     check_password(&app.registration, new_password.expose())
         .map_err(|violation| ApiError::bad_request(violation.to_string()))?;
 
-    app.backend.change_password(username, &new_password).await.map_err(ApiError::from_backend)?;
+    app.backend
+        .change_password(username, &new_password)
+        .await
+        .map_err(ApiError::from_backend)?;
     app.recovery.rotate(username);
     tracing::info!(user = %username, peer = %request.peer, "password changed");
     Ok(empty(StatusCode::NO_CONTENT))
@@ -111,7 +130,9 @@ async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
         }
         Authorization::Bearer(token) => match app.tokens.verify(&token) {
             Ok(Verified::Reset { sub, stamp }) if app.recovery.is_current(&sub, &stamp) => Ok(sub),
-            Ok(Verified::Login { .. }) => Err(ApiError::forbidden("Use a password lost token or basic auth.")),
+            Ok(Verified::Login { .. }) => Err(ApiError::forbidden(
+                "Use a password lost token or basic auth.",
+            )),
             Ok(Verified::Reset { .. }) | Err(_) => Err(ApiError::unauthorized("Bad authorization")),
         },
     }
@@ -147,15 +168,33 @@ mod tests {
     #[test]
     fn only_one_replace_of_the_password_is_accepted() {
         let good = json!([{"op": "replace", "path": "/password", "value": "new secret"}]);
-        assert_eq!(patched_password(&good).ok().map(|s| s.expose().to_string()), Some("new secret".into()));
+        assert_eq!(
+            patched_password(&good).ok().map(|s| s.expose().to_string()),
+            Some("new secret".into())
+        );
         let cases = [
             (json!([]), "Invalid json patch."),
             (json!({"op": "replace"}), "Invalid json patch."),
-            (json!([{"op": "replace", "path": "/password"}]), "Invalid json patch."),
-            (json!([{"op": "replace", "path": "/password", "value": 3}]), "Invalid json patch."),
-            (json!([{"op": "replace", "path": "/email", "value": "x"}]), "Only password can be patched."),
-            (json!([{"op": "remove", "path": "/password"}]), "Only password can be patched."),
-            (json!([{"op": "frob", "path": "/password", "value": "x"}]), "Invalid json patch."),
+            (
+                json!([{"op": "replace", "path": "/password"}]),
+                "Invalid json patch.",
+            ),
+            (
+                json!([{"op": "replace", "path": "/password", "value": 3}]),
+                "Invalid json patch.",
+            ),
+            (
+                json!([{"op": "replace", "path": "/email", "value": "x"}]),
+                "Only password can be patched.",
+            ),
+            (
+                json!([{"op": "remove", "path": "/password"}]),
+                "Only password can be patched.",
+            ),
+            (
+                json!([{"op": "frob", "path": "/password", "value": "x"}]),
+                "Invalid json patch.",
+            ),
         ];
         for (patch, expected) in cases {
             let got = title(patched_password(&patch)).unwrap_or_default();
