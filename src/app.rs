@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 
 use crate::backend::Backend;
+use crate::backend::ldap::LdapBackend;
 use crate::backend::memory::{DemoAccount, MemoryBackend};
 use crate::http::documents::Urls;
 use crate::recovery::Recovery;
@@ -88,5 +89,6 @@ fn build_backend(settings: &BackendSettings) -> Result<BuiltBackend, String> {
                 MemoryBackend::new(memory).map_err(|e| format!("backend.memory: {e}"))?;
             Ok((Arc::new(backend), demo))
         }
+        BackendSettings::Ldap(ldap) => Ok((Arc::new(LdapBackend::new(ldap)?), None)),
     }
 }

@@ -91,13 +91,32 @@ fn check_settings(explicit: Option<&Path>) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    match crate::app::build(&settings) {
-        Ok(_) => {
-            println!("settings OK");
-            ExitCode::SUCCESS
+    let built = match crate::app::build(&settings) {
+        Ok(built) => built,
+        Err(problems) => return report_problems(&problems),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let Ok(runtime) = runtime else {
+        eprintln!("kisee: cannot start the async runtime");
+        return ExitCode::FAILURE;
+    };
+    let steps = runtime.block_on(built.app.backend.diagnose());
+    let mut healthy = true;
+    for step in &steps {
+        match &step.outcome {
+            Ok(()) => println!("ok: {}", step.step),
+            Err(reason) => {
+                healthy = false;
+                println!("FAILED: {}: {reason}", step.step);
+            }
         }
-        Err(problems) => report_problems(&problems),
     }
+    if !healthy {
+        eprintln!("kisee: the backend's self-check failed");
+        return ExitCode::from(2);
+    }
+    println!("settings OK");
+    ExitCode::SUCCESS
 }
 
 fn hash_password() -> ExitCode {

@@ -6,6 +6,7 @@
 //! layer never guesses a capability: it asks [`Backend::capabilities`].
 
 pub mod hasher;
+pub mod ldap;
 pub mod memory;
 
 use async_trait::async_trait;
@@ -64,6 +65,15 @@ pub struct Contact {
     pub username: String,
     /// Its email address, when it has one.
     pub email: Option<String>,
+}
+
+/// One step of a backend's self-check, for `kisee check-settings`.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// What was tried (`connect ldap://host:389`).
+    pub step: String,
+    /// Whether it worked, and why not.
+    pub outcome: Result<(), String>,
 }
 
 /// Why a backend did not do what was asked.
@@ -129,4 +139,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Whether the backend's service can be reached now.
     async fn health(&self) -> Result<(), BackendError>;
+
+    /// Checks the configuration against the real service, step by step,
+    /// so an operator can see what works without trying a login.
+    async fn diagnose(&self) -> Vec<Diagnosis> {
+        Vec::new()
+    }
 }

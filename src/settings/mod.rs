@@ -96,6 +96,8 @@ pub struct JwtSettings {
 pub enum BackendSettings {
     /// `backend.kind: memory`.
     Memory(MemorySettings),
+    /// `backend.kind: ldap`.
+    Ldap(LdapSettings),
 }
 
 /// `backend.memory.*`.
@@ -113,6 +115,65 @@ pub struct MemorySettings {
     pub registration: bool,
     /// Password hashes computed at once (default: the number of CPUs).
     pub hash_concurrency: usize,
+}
+
+/// `backend.ldap.*`.
+#[derive(Debug, Clone)]
+pub struct LdapSettings {
+    /// Directory URLs, tried in order (`ldap://` or `ldaps://`).
+    pub urls: Vec<String>,
+    /// Upgrade `ldap://` connections with StartTLS (default true).
+    pub starttls: bool,
+    /// PEM CA certificates trusted for the directory; `None`: the system's.
+    pub ca_certificate: Option<PathBuf>,
+    /// Time allowed for connecting and for every operation (default 5 s).
+    pub timeout: Duration,
+    /// How long a server that failed is skipped (default 10 s).
+    pub retry_dead_after: Duration,
+    /// How a username becomes an entry.
+    pub locate: LdapLocate,
+    /// Where group names come from, when wanted.
+    pub groups: Option<LdapGroups>,
+    /// Attribute holding the `email` claim, when wanted.
+    pub email_attribute: Option<String>,
+    /// Attribute holding the `name` claim, when wanted.
+    pub name_attribute: Option<String>,
+    /// Connections kept for service-account searches, and for user binds
+    /// (default 8 each).
+    pub pool_size: usize,
+}
+
+/// How the LDAP backend finds a user's entry.
+#[derive(Debug, Clone)]
+pub enum LdapLocate {
+    /// Bind straight to this DN, `{username}` replaced (RFC 4514-escaped).
+    Template(String),
+    /// Search for the entry, then bind as it.
+    Search(LdapSearch),
+}
+
+/// `backend.ldap.search.*`.
+#[derive(Debug, Clone)]
+pub struct LdapSearch {
+    /// Where to search (whole subtree).
+    pub base_dn: String,
+    /// The filter, `{username}` replaced (RFC 4515-escaped).
+    pub filter: String,
+    /// The service account searching; `None` searches anonymously.
+    pub bind_dn: Option<String>,
+    /// Its password (`bind_password` or `bind_password_file`).
+    pub bind_password: Option<crate::secret::Secret>,
+}
+
+/// `backend.ldap.groups.*`.
+#[derive(Debug, Clone)]
+pub struct LdapGroups {
+    /// Where to search for groups.
+    pub base_dn: String,
+    /// The filter, `{dn}` and `{username}` replaced (RFC 4515-escaped).
+    pub filter: String,
+    /// The attribute holding a group's name (default `cn`).
+    pub name_attribute: String,
 }
 
 /// One entry of `backend.memory.users`.
@@ -363,26 +424,126 @@ fn positive(node: &Node, key: &str, default: Duration) -> Duration {
 
 fn read_backend(node: &Node) -> BackendSettings {
     let kind: String = node.get("kind", "memory, pam or ldap", "memory".to_string());
+    // Every section present is validated, the chosen one is used: operators
+    // keep several sections in one file and switch with `kind`.
     let memory = read_memory(&node.section("memory"));
-    for other in ["pam", "ldap"] {
-        if node.has(other) || kind == other {
-            node.section(other);
-            if kind == other {
-                node.problem(
-                    "kind",
-                    format!("the {other} backend is not available in this build"),
-                );
-            }
+    let ldap = (node.has("ldap") || kind == "ldap").then(|| read_ldap(&node.section("ldap")));
+    if node.has("pam") || kind == "pam" {
+        node.section("pam");
+        if kind == "pam" {
+            node.problem("kind", "the pam backend is not available in this build");
         }
     }
-    if !matches!(kind.as_str(), "memory" | "pam" | "ldap") {
-        node.problem(
-            "kind",
-            format!("expected memory, pam or ldap, not {kind:?}"),
-        );
+    node.finish();
+    match (kind.as_str(), ldap) {
+        ("ldap", Some(ldap)) => BackendSettings::Ldap(ldap),
+        ("memory" | "pam", _) => BackendSettings::Memory(memory),
+        (other, _) => {
+            node.problem("kind", format!("expected memory, pam or ldap, not {other:?}"));
+            BackendSettings::Memory(memory)
+        }
+    }
+}
+
+fn read_ldap(node: &Node) -> LdapSettings {
+    let urls: Vec<String> = node.get("urls", "a list of ldap:// or ldaps:// URLs", Vec::new());
+    if urls.is_empty() {
+        node.problem("urls", "at least one directory URL is needed");
+    }
+    for url in &urls {
+        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+            node.problem("urls", format!("{url:?} is not an ldap:// or ldaps:// URL"));
+        }
+    }
+    let ca_certificate = node.path("ca_certificate");
+    if let Some(path) = &ca_certificate {
+        check_readable(node, "ca_certificate", path);
+    }
+    let ldap = LdapSettings {
+        urls,
+        starttls: node.get("starttls", "true or false", true),
+        ca_certificate,
+        timeout: positive(node, "timeout", Duration::from_secs(5)),
+        retry_dead_after: node.duration("retry_dead_after", Duration::from_secs(10)),
+        locate: read_ldap_locate(node),
+        groups: node.has("groups").then(|| read_ldap_groups(&node.section("groups"))),
+        email_attribute: None,
+        name_attribute: None,
+        pool_size: node.get("pool_size", "a number", 8).max(1),
+    };
+    let attributes = node.section("attributes");
+    let ldap = LdapSettings {
+        email_attribute: attributes.opt("email", "an attribute name"),
+        name_attribute: attributes.opt("name", "an attribute name"),
+        ..ldap
+    };
+    attributes.finish();
+    node.finish();
+    ldap
+}
+
+fn read_ldap_locate(node: &Node) -> LdapLocate {
+    let template: Option<String> = node.opt("bind_dn_template", "a DN with {username}");
+    let search = node.has("search").then(|| read_ldap_search(&node.section("search")));
+    match (template, search) {
+        (Some(template), None) => {
+            if !template.contains("{username}") {
+                node.problem("bind_dn_template", "must contain {username}");
+            }
+            LdapLocate::Template(template)
+        }
+        (None, Some(search)) => LdapLocate::Search(search),
+        (Some(_), Some(search)) => {
+            node.problem("", "give either bind_dn_template or search, not both");
+            LdapLocate::Search(search)
+        }
+        (None, None) => {
+            node.problem("", "give bind_dn_template or search to find users");
+            LdapLocate::Template(String::new())
+        }
+    }
+}
+
+fn read_ldap_search(node: &Node) -> LdapSearch {
+    let search = LdapSearch {
+        base_dn: required_string(node, "base_dn"),
+        filter: ldap_filter(node, "filter", "(uid={username})", &["{username}"]),
+        bind_dn: node.opt("bind_dn", "a DN"),
+        bind_password: node.secret("bind_password"),
+    };
+    if search.bind_dn.is_some() != search.bind_password.is_some() {
+        node.problem("bind_password", "bind_dn and bind_password go together");
     }
     node.finish();
-    BackendSettings::Memory(memory)
+    search
+}
+
+fn read_ldap_groups(node: &Node) -> LdapGroups {
+    let groups = LdapGroups {
+        base_dn: required_string(node, "base_dn"),
+        filter: ldap_filter(node, "filter", "(member={dn})", &["{dn}", "{username}"]),
+        name_attribute: node.get("name_attribute", "an attribute name", "cn".to_string()),
+    };
+    node.finish();
+    groups
+}
+
+fn required_string(node: &Node, key: &str) -> String {
+    node.opt(key, "a string").unwrap_or_else(|| {
+        node.problem(key, "is required");
+        String::new()
+    })
+}
+
+/// A filter in parentheses that uses one of `placeholders`.
+fn ldap_filter(node: &Node, key: &str, default: &str, placeholders: &[&str]) -> String {
+    let filter: String = node.get(key, "an LDAP filter", default.to_string());
+    let balanced = filter.starts_with('(') && filter.ends_with(')');
+    if !balanced || !placeholders.iter().any(|p| filter.contains(p)) {
+        let uses = placeholders.join(" or ");
+        node.problem(key, format!("expected a filter in parentheses that uses {uses}"));
+    }
+    filter
 }
 
 fn read_memory(node: &Node) -> MemorySettings {

@@ -177,7 +177,6 @@ impl Node {
 
     /// A secret given inline as `key` or read from the file named by
     /// `key_file` (trailing newline removed). Both at once is a mistake.
-    #[allow(dead_code, reason = "read by backend sections that take secrets")]
     pub(crate) fn secret(&self, key: &str) -> Option<Secret> {
         let file_key = format!("{key}_file");
         let inline: Option<String> = self.opt(key, "a string");
@@ -193,7 +192,6 @@ impl Node {
         }
     }
 
-    #[allow(dead_code, reason = "read by backend sections that take secrets")]
     fn read_secret_file(&self, key: &str, path: &Path) -> Option<Secret> {
         match std::fs::read_to_string(path) {
             Ok(text) => Some(Secret::new(text.trim_end_matches(['\r', '\n']))),
