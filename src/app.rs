@@ -8,6 +8,7 @@ use rustls::ServerConfig;
 use crate::backend::Backend;
 use crate::backend::ldap::LdapBackend;
 use crate::backend::memory::{DemoAccount, MemoryBackend};
+use crate::backend::pam::PamBackend;
 use crate::http::documents::Urls;
 use crate::recovery::Recovery;
 use crate::settings::{BackendSettings, RegistrationSettings, ServerSettings, Settings};
@@ -90,5 +91,6 @@ fn build_backend(settings: &BackendSettings) -> Result<BuiltBackend, String> {
             Ok((Arc::new(backend), demo))
         }
         BackendSettings::Ldap(ldap) => Ok((Arc::new(LdapBackend::new(ldap)?), None)),
+        BackendSettings::Pam(pam) => Ok((Arc::new(PamBackend::new(pam)), None)),
     }
 }

@@ -8,6 +8,7 @@
 pub mod hasher;
 pub mod ldap;
 pub mod memory;
+pub mod pam;
 
 use async_trait::async_trait;
 

@@ -98,6 +98,21 @@ pub enum BackendSettings {
     Memory(MemorySettings),
     /// `backend.kind: ldap`.
     Ldap(LdapSettings),
+    /// `backend.kind: pam`.
+    Pam(PamSettings),
+}
+
+/// `backend.pam.*`.
+#[derive(Debug, Clone)]
+pub struct PamSettings {
+    /// The PAM service, a file of `/etc/pam.d/` (default `kisee`).
+    pub service: String,
+    /// Put the account's Unix groups in the token (default true).
+    pub groups: bool,
+    /// PAM checks running at once (default 16).
+    pub max_concurrent: usize,
+    /// How long a login waits for PAM, slot included (default 10 s).
+    pub timeout: Duration,
 }
 
 /// `backend.memory.*`.
@@ -428,21 +443,32 @@ fn read_backend(node: &Node) -> BackendSettings {
     // keep several sections in one file and switch with `kind`.
     let memory = read_memory(&node.section("memory"));
     let ldap = (node.has("ldap") || kind == "ldap").then(|| read_ldap(&node.section("ldap")));
-    if node.has("pam") || kind == "pam" {
-        node.section("pam");
-        if kind == "pam" {
-            node.problem("kind", "the pam backend is not available in this build");
-        }
-    }
+    let pam = read_pam(&node.section("pam"));
     node.finish();
     match (kind.as_str(), ldap) {
         ("ldap", Some(ldap)) => BackendSettings::Ldap(ldap),
-        ("memory" | "pam", _) => BackendSettings::Memory(memory),
+        ("pam", _) => BackendSettings::Pam(pam),
+        ("memory" | "ldap", _) => BackendSettings::Memory(memory),
         (other, _) => {
             node.problem("kind", format!("expected memory, pam or ldap, not {other:?}"));
             BackendSettings::Memory(memory)
         }
     }
+}
+
+fn read_pam(node: &Node) -> PamSettings {
+    let service: String = node.get("service", "a PAM service name", "kisee".to_string());
+    if service.is_empty() || service.contains(['/', '\0']) {
+        node.problem("service", "expected the name of a file in /etc/pam.d");
+    }
+    let pam = PamSettings {
+        service,
+        groups: node.get("groups", "true or false", true),
+        max_concurrent: node.get("max_concurrent", "a number", 16).max(1),
+        timeout: positive(node, "timeout", crate::backend::pam::DEFAULT_TIMEOUT),
+    };
+    node.finish();
+    pam
 }
 
 fn read_ldap(node: &Node) -> LdapSettings {
