@@ -12,6 +12,7 @@ use crate::backend::pam::PamBackend;
 use crate::http::documents::Urls;
 use crate::recovery::Recovery;
 use crate::settings::{BackendSettings, RegistrationSettings, ServerSettings, Settings};
+use crate::throttle::Throttle;
 use crate::token::{SystemClock, TokenService};
 
 /// Shared state of the server.
@@ -28,6 +29,8 @@ pub struct App {
     pub registration: RegistrationSettings,
     /// Limits and timeouts.
     pub server: ServerSettings,
+    /// Failed-login and registration counters.
+    pub throttle: Throttle,
 }
 
 /// The application and what start-up has to announce.
@@ -72,6 +75,7 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
         urls: Urls::new(&settings.server.public_url),
         registration: settings.registration.clone(),
         server: settings.server.clone(),
+        throttle: Throttle::new(&settings.throttle, Arc::new(SystemClock)),
     };
     Ok(Built {
         app: Arc::new(app),

@@ -95,7 +95,9 @@ fn check_settings(explicit: Option<&Path>) -> ExitCode {
         Ok(built) => built,
         Err(problems) => return report_problems(&problems),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let Ok(runtime) = runtime else {
         eprintln!("kisee: cannot start the async runtime");
         return ExitCode::FAILURE;

@@ -15,5 +15,6 @@ pub mod policy;
 pub mod recovery;
 pub mod secret;
 pub mod settings;
+pub mod throttle;
 pub mod tls;
 pub mod token;

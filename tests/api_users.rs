@@ -39,7 +39,10 @@ async fn the_users_document_offers_registration_with_the_enforced_policy() {
     assert_eq!(res.header("content-type"), Some("application/json"));
     let doc = res.json();
     assert_eq!(doc["_type"], "document");
-    assert_eq!(doc["_meta"], json!({"url": abs("/users/"), "title": "Users"}));
+    assert_eq!(
+        doc["_meta"],
+        json!({"url": abs("/users/"), "title": "Users"})
+    );
     assert_eq!(doc["users"], json!([]));
     let link = &doc["register_user"];
     assert_eq!(link["_type"], "link");
@@ -93,7 +96,11 @@ async fn the_users_document_has_no_register_link_when_registration_is_off() {
 async fn the_users_document_in_plain_form_is_content_and_urls() {
     let server = writable().start();
 
-    let res = server.get("/users/").accept("application/json").send().await;
+    let res = server
+        .get("/users/")
+        .accept("application/json")
+        .send()
+        .await;
 
     let doc = res.json();
     assert_eq!(res.header("content-type"), Some("application/json"));
@@ -107,7 +114,11 @@ async fn the_users_document_in_plain_form_is_content_and_urls() {
 async fn the_users_document_is_coreapi_for_any_other_accept() {
     let server = writable().start();
 
-    for accept in ["*/*", "application/coreapi+json", "application/vnd.coreapi+json"] {
+    for accept in [
+        "*/*",
+        "application/coreapi+json",
+        "application/vnd.coreapi+json",
+    ] {
         let res = server.get("/users/").accept(accept).send().await;
         assert_eq!(res.json()["_type"], "document", "{accept}");
     }
@@ -131,7 +142,10 @@ async fn a_registration_answers_201_and_the_new_user_can_log_in() {
 #[tokio::test]
 async fn the_location_of_a_registration_is_percent_encoded() {
     let server = writable()
-        .set("registration.username_pattern", json!(r"^[\p{L}0-9 ._@-]{1,64}$"))
+        .set(
+            "registration.username_pattern",
+            json!(r"^[\p{L}0-9 ._@-]{1,64}$"),
+        )
         .start();
 
     let res = register(&server, "zoë b", "zoe-password-1").await;
@@ -200,7 +214,10 @@ async fn a_username_outside_the_default_pattern_is_400() {
         assert_problem(&res, 400, "Username does not match the allowed pattern");
     }
     let longest = "a".repeat(64);
-    assert_eq!(register(&server, &longest, "a-good-password").await.code(), 201);
+    assert_eq!(
+        register(&server, &longest, "a-good-password").await.code(),
+        201
+    );
 }
 
 #[tokio::test]
@@ -476,7 +493,11 @@ async fn a_new_password_that_breaks_the_policy_is_400() {
             .json(&password_patch(value))
             .send()
             .await;
-        let titles = ["Password is too short", "Password is too long", "Invalid json patch."];
+        let titles = [
+            "Password is too short",
+            "Password is too long",
+            "Invalid json patch.",
+        ];
         assert_problem_among(&res, 400, &titles);
     }
     assert_eq!(login_status(&server, "alice", &user.password).await, 201);
@@ -485,7 +506,10 @@ async fn a_new_password_that_breaks_the_policy_is_400() {
 #[tokio::test]
 async fn a_registered_user_can_change_their_password() {
     let server = writable().start();
-    assert_eq!(register(&server, "dave", "dave-password-1").await.code(), 201);
+    assert_eq!(
+        register(&server, "dave", "dave-password-1").await.code(),
+        201
+    );
 
     let patch = password_patch(NEW_PASSWORD);
     let code = change_with_basic(&server, "dave", "dave-password-1", &patch).await;

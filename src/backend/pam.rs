@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use pam_client::{ConversationHandler, Context, ErrorCode, Flag};
+use pam_client::{Context, ConversationHandler, ErrorCode, Flag};
 use tokio::sync::Semaphore;
 
 use super::{Backend, BackendError, Capabilities, Diagnosis, Identity};
@@ -28,7 +28,10 @@ impl PamBackend {
     /// A backend for the configured PAM service.
     pub fn new(settings: &PamSettings) -> Self {
         let permits = Arc::new(Semaphore::new(settings.max_concurrent.max(1)));
-        Self { settings: settings.clone(), permits }
+        Self {
+            settings: settings.clone(),
+            permits,
+        }
     }
 }
 
@@ -42,16 +45,23 @@ impl Backend for PamBackend {
         Capabilities::default()
     }
 
-    async fn authenticate(&self, username: &str, password: &Secret) -> Result<Identity, BackendError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Identity, BackendError> {
         // PAM takes C strings: a NUL byte can match no account.
         if username.contains('\0') || password.expose().contains('\0') || password.is_empty() {
             return Err(BackendError::Refused);
         }
         let deadline = Instant::now() + self.settings.timeout;
-        let permit = tokio::time::timeout_at(deadline.into(), Arc::clone(&self.permits).acquire_owned())
-            .await
-            .map_err(|_| BackendError::Unavailable("every PAM slot stayed busy until the timeout".into()))?
-            .map_err(|_| BackendError::Fault("PAM slots closed".into()))?;
+        let permit =
+            tokio::time::timeout_at(deadline.into(), Arc::clone(&self.permits).acquire_owned())
+                .await
+                .map_err(|_| {
+                    BackendError::Unavailable("every PAM slot stayed busy until the timeout".into())
+                })?
+                .map_err(|_| BackendError::Fault("PAM slots closed".into()))?;
 
         let request = Check {
             service: self.settings.service.clone(),
@@ -69,7 +79,9 @@ impl Backend for PamBackend {
         match tokio::time::timeout_at(deadline.into(), task).await {
             Ok(Ok(result)) => result,
             Ok(Err(err)) => Err(BackendError::Fault(format!("PAM task failed: {err}"))),
-            Err(_) => Err(BackendError::Unavailable("the PAM stack did not answer in time".into())),
+            Err(_) => Err(BackendError::Unavailable(
+                "the PAM stack did not answer in time".into(),
+            )),
         }
     }
 
@@ -78,10 +90,16 @@ impl Backend for PamBackend {
     }
 
     async fn diagnose(&self) -> Vec<Diagnosis> {
-        let folder = std::env::var("PAM_WRAPPER_SERVICE_DIR").unwrap_or_else(|_| "/etc/pam.d".into());
+        let folder =
+            std::env::var("PAM_WRAPPER_SERVICE_DIR").unwrap_or_else(|_| "/etc/pam.d".into());
         let path = std::path::Path::new(&folder).join(&self.settings.service);
-        let outcome = std::fs::metadata(&path).map(drop).map_err(|e| e.to_string());
-        vec![Diagnosis { step: format!("PAM service file {}", path.display()), outcome }]
+        let outcome = std::fs::metadata(&path)
+            .map(drop)
+            .map_err(|e| e.to_string());
+        vec![Diagnosis {
+            step: format!("PAM service file {}", path.display()),
+            outcome,
+        }]
     }
 }
 
@@ -95,16 +113,32 @@ struct Check {
 
 impl Check {
     fn run(self) -> Result<Identity, BackendError> {
-        let conversation = Answers { username: self.username.clone(), password: self.password };
+        let conversation = Answers {
+            username: self.username.clone(),
+            password: self.password,
+        };
         let mut context = Context::new(&self.service, Some(&self.username), conversation)
             .map_err(|e| unavailable("pam_start", e.code()))?;
-        context.authenticate(Flag::DISALLOW_NULL_AUTHTOK).map_err(|e| refusal(&self.username, "auth", e.code()))?;
-        context.acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK).map_err(|e| refusal(&self.username, "account", e.code()))?;
+        context
+            .authenticate(Flag::DISALLOW_NULL_AUTHTOK)
+            .map_err(|e| refusal(&self.username, "auth", e.code()))?;
+        context
+            .acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK)
+            .map_err(|e| refusal(&self.username, "account", e.code()))?;
 
         // A module may have canonicalised the name (case, realm).
         let username = context.user().unwrap_or(self.username);
-        let groups = if self.groups { unix_groups(&username) } else { Vec::new() };
-        Ok(Identity { username, groups, email: None, name: None })
+        let groups = if self.groups {
+            unix_groups(&username)
+        } else {
+            Vec::new()
+        };
+        Ok(Identity {
+            username,
+            groups,
+            email: None,
+            name: None,
+        })
     }
 }
 
@@ -118,7 +152,11 @@ fn unavailable(step: &str, code: ErrorCode) -> BackendError {
 fn refusal(username: &str, phase: &str, code: ErrorCode) -> BackendError {
     match code {
         ErrorCode::NEW_AUTHTOK_REQD | ErrorCode::AUTHTOK_EXPIRED => {
-            tracing::info!(user = username, phase, "PAM refused: the password must be changed first");
+            tracing::info!(
+                user = username,
+                phase,
+                "PAM refused: the password must be changed first"
+            );
             BackendError::Refused
         }
         ErrorCode::AUTH_ERR
@@ -166,11 +204,18 @@ impl ConversationHandler for Answers {
 fn unix_groups(username: &str) -> Vec<String> {
     use nix::unistd::{Group, User, getgrouplist};
 
-    let Ok(Some(user)) = User::from_name(username) else { return Vec::new() };
-    let Ok(name) = CString::new(username) else { return Vec::new() };
+    let Ok(Some(user)) = User::from_name(username) else {
+        return Vec::new();
+    };
+    let Ok(name) = CString::new(username) else {
+        return Vec::new();
+    };
     let gids = getgrouplist(&name, user.gid).unwrap_or_default();
-    let mut names: Vec<String> =
-        gids.into_iter().filter_map(|gid| Group::from_gid(gid).ok().flatten()).map(|g| g.name).collect();
+    let mut names: Vec<String> = gids
+        .into_iter()
+        .filter_map(|gid| Group::from_gid(gid).ok().flatten())
+        .map(|g| g.name)
+        .collect();
     names.sort();
     names.dedup();
     names

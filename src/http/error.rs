@@ -86,6 +86,16 @@ impl ApiError {
         .with_header(RETRY_AFTER, HeaderValue::from_static("5"))
     }
 
+    /// 429 with `Retry-After`, for a throttled user or client.
+    pub fn throttled(retry_after: u64) -> Self {
+        let value = HeaderValue::from(retry_after.max(1));
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts, retry later",
+        )
+        .with_header(RETRY_AFTER, value)
+    }
+
     /// 500. The body says nothing about what went wrong.
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::Body;
 use percent_encoding::percent_decode_str;
 
 use super::error::{ApiError, ApiResult};
@@ -82,12 +83,17 @@ impl Route {
 }
 
 /// The service function: never fails, every error becomes a response.
-pub async fn handle(
+/// Generic over the body so that tests and fuzzers can drive it in-process.
+pub async fn handle<B>(
     app: Arc<App>,
     peer: SocketAddr,
     tls: bool,
-    request: hyper::Request<Incoming>,
-) -> Result<Resp, Infallible> {
+    request: hyper::Request<B>,
+) -> Result<Resp, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let origin = request.headers().get(header::ORIGIN).cloned();
     let is_head = request.method() == Method::HEAD;
     let mut response = respond(&app, peer, request)
@@ -99,7 +105,11 @@ pub async fn handle(
     Ok(decorate(&app, response, tls, origin))
 }
 
-async fn respond(app: &Arc<App>, peer: SocketAddr, request: hyper::Request<Incoming>) -> ApiResult {
+async fn respond<B>(app: &Arc<App>, peer: SocketAddr, request: hyper::Request<B>) -> ApiResult
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (parts, body) = request.into_parts();
     let route = Route::parse(parts.uri.path()).ok_or_else(ApiError::not_found)?;
     if parts.method == Method::OPTIONS {

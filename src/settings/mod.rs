@@ -35,8 +35,30 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     /// How password-reset tokens reach their user.
     pub recovery: RecoverySettings,
+    /// Limits on failed logins and registrations.
+    pub throttle: ThrottleSettings,
     /// Log level and format.
     pub log: LogSettings,
+}
+
+/// `throttle.*`.
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    /// Failed logins per username (default 5 in 5 minutes).
+    pub per_user: Limit,
+    /// Failed logins per client address (default 50 in 5 minutes).
+    pub per_client: Limit,
+    /// Registrations per client address (default 10 in 1 hour).
+    pub registrations_per_client: Limit,
+}
+
+/// So many events in a sliding window; a count of 0 turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Events allowed in the window.
+    pub count: usize,
+    /// The window.
+    pub window: Duration,
 }
 
 /// `server.*`.
@@ -299,6 +321,7 @@ fn read(root: Node) -> Result<Settings, SettingsError> {
     let backend = read_backend(&root.section("backend"));
     let registration = read_registration(&root.section("registration"));
     let recovery = read_recovery(&root.section("recovery"));
+    let throttle = read_throttle(&root.section("throttle"));
     let log = read_log(&root.section("log"));
     root.finish();
 
@@ -312,6 +335,7 @@ fn read(root: Node) -> Result<Settings, SettingsError> {
         backend,
         registration,
         recovery,
+        throttle,
         log,
     })
 }
@@ -450,7 +474,10 @@ fn read_backend(node: &Node) -> BackendSettings {
         ("pam", _) => BackendSettings::Pam(pam),
         ("memory" | "ldap", _) => BackendSettings::Memory(memory),
         (other, _) => {
-            node.problem("kind", format!("expected memory, pam or ldap, not {other:?}"));
+            node.problem(
+                "kind",
+                format!("expected memory, pam or ldap, not {other:?}"),
+            );
             BackendSettings::Memory(memory)
         }
     }
@@ -492,7 +519,9 @@ fn read_ldap(node: &Node) -> LdapSettings {
         timeout: positive(node, "timeout", Duration::from_secs(5)),
         retry_dead_after: node.duration("retry_dead_after", Duration::from_secs(10)),
         locate: read_ldap_locate(node),
-        groups: node.has("groups").then(|| read_ldap_groups(&node.section("groups"))),
+        groups: node
+            .has("groups")
+            .then(|| read_ldap_groups(&node.section("groups"))),
         email_attribute: None,
         name_attribute: None,
         pool_size: node.get("pool_size", "a number", 8).max(1),
@@ -510,7 +539,9 @@ fn read_ldap(node: &Node) -> LdapSettings {
 
 fn read_ldap_locate(node: &Node) -> LdapLocate {
     let template: Option<String> = node.opt("bind_dn_template", "a DN with {username}");
-    let search = node.has("search").then(|| read_ldap_search(&node.section("search")));
+    let search = node
+        .has("search")
+        .then(|| read_ldap_search(&node.section("search")));
     match (template, search) {
         (Some(template), None) => {
             if !template.contains("{username}") {
@@ -567,7 +598,10 @@ fn ldap_filter(node: &Node, key: &str, default: &str, placeholders: &[&str]) -> 
     let balanced = filter.starts_with('(') && filter.ends_with(')');
     if !balanced || !placeholders.iter().any(|p| filter.contains(p)) {
         let uses = placeholders.join(" or ");
-        node.problem(key, format!("expected a filter in parentheses that uses {uses}"));
+        node.problem(
+            key,
+            format!("expected a filter in parentheses that uses {uses}"),
+        );
     }
     filter
 }
@@ -619,7 +653,13 @@ fn read_user(node: &Node) -> Option<StaticUser> {
     let name = node.opt("name", "a string");
     let groups = node.get("groups", "a list of group names", Vec::new());
     node.finish();
-    Some(StaticUser { username: username?, password_hash: password_hash?, email, name, groups })
+    Some(StaticUser {
+        username: username?,
+        password_hash: password_hash?,
+        email,
+        name,
+        groups,
+    })
 }
 
 fn read_registration(node: &Node) -> RegistrationSettings {
@@ -667,6 +707,30 @@ fn read_recovery(node: &Node) -> RecoverySettings {
     };
     node.finish();
     recovery
+}
+
+fn read_throttle(node: &Node) -> ThrottleSettings {
+    let store: String = node.get("store", "memory", "memory".to_string());
+    if store != "memory" {
+        node.problem("store", format!("expected memory, not {store:?}"));
+    }
+    let throttle = ThrottleSettings {
+        per_user: read_limit(node, "per_user", "failures", 5, 300),
+        per_client: read_limit(node, "per_client", "failures", 50, 300),
+        registrations_per_client: read_limit(node, "registrations_per_client", "count", 10, 3600),
+    };
+    node.finish();
+    throttle
+}
+
+fn read_limit(node: &Node, key: &str, count_key: &str, count: usize, seconds: u64) -> Limit {
+    let section = node.section(key);
+    let limit = Limit {
+        count: section.get(count_key, "a number (0 turns the limit off)", count),
+        window: positive(&section, "window", Duration::from_secs(seconds)),
+    };
+    section.finish();
+    limit
 }
 
 fn read_log(node: &Node) -> LogSettings {

@@ -99,7 +99,16 @@ pub(crate) async fn login_status(server: &Server, username: &str, password: &str
 
 /// Registers a user and returns the response.
 pub(crate) async fn register(server: &Server, username: &str, password: &str) -> Response {
-    let email = format!("{}@example.org", username.replace(' ', "."));
+    // An address that is valid whatever characters the username holds.
+    let local: String = username
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(32)
+        .collect();
+    let email = format!(
+        "{}@example.org",
+        if local.is_empty() { "user" } else { &local }
+    );
     server
         .post("/users/")
         .json(&json!({"username": username, "password": password, "email": email}))

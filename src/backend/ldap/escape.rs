@@ -18,7 +18,9 @@ pub(super) fn fill(template: &str, values: &[(&str, Cow<'_, str>)]) -> String {
         out.push_str(&rest[..open]);
         let tail = &rest[open..];
         let matched = values.iter().find(|(name, _)| {
-            tail.strip_prefix('{').and_then(|t| t.strip_prefix(*name)).is_some_and(|t| t.starts_with('}'))
+            tail.strip_prefix('{')
+                .and_then(|t| t.strip_prefix(*name))
+                .is_some_and(|t| t.starts_with('}'))
         });
         match matched {
             Some((name, value)) => {
@@ -42,7 +44,10 @@ pub(super) fn user_dn(template: &str, username: &str) -> String {
 
 /// A filter with `{username}` and `{dn}` escaped for a filter.
 pub(super) fn filter(template: &str, username: &str, dn: &str) -> String {
-    fill(template, &[("username", ldap_escape(username)), ("dn", ldap_escape(dn))])
+    fill(
+        template,
+        &[("username", ldap_escape(username)), ("dn", ldap_escape(dn))],
+    )
 }
 
 #[cfg(test)]
@@ -52,21 +57,42 @@ mod tests {
     #[test]
     fn a_username_cannot_widen_a_filter() {
         assert_eq!(filter("(uid={username})", "*", ""), "(uid=\\2a)");
-        assert_eq!(filter("(uid={username})", "a)(uid=*", ""), "(uid=a\\29\\28uid=\\2a)");
-        assert_eq!(filter("(uid={username})", "back\\slash", ""), "(uid=back\\5cslash)");
+        assert_eq!(
+            filter("(uid={username})", "a)(uid=*", ""),
+            "(uid=a\\29\\28uid=\\2a)"
+        );
+        assert_eq!(
+            filter("(uid={username})", "back\\slash", ""),
+            "(uid=back\\5cslash)"
+        );
     }
 
     #[test]
     fn a_username_cannot_move_a_dn() {
         let template = "uid={username},ou=people,dc=example,dc=org";
-        assert_eq!(user_dn(template, "alice,ou=admins"), "uid=alice\\2cou\\3dadmins,ou=people,dc=example,dc=org");
-        assert_eq!(user_dn(template, "a+b"), "uid=a\\2bb,ou=people,dc=example,dc=org");
-        assert_eq!(user_dn(template, "#x "), "uid=\\23x\\20,ou=people,dc=example,dc=org");
+        assert_eq!(
+            user_dn(template, "alice,ou=admins"),
+            "uid=alice\\2cou\\3dadmins,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            user_dn(template, "a+b"),
+            "uid=a\\2bb,ou=people,dc=example,dc=org"
+        );
+        assert_eq!(
+            user_dn(template, "#x "),
+            "uid=\\23x\\20,ou=people,dc=example,dc=org"
+        );
     }
 
     #[test]
     fn values_are_substituted_once() {
-        assert_eq!(filter("(&(uid={username})(member={dn}))", "{dn}", "cn=x"), "(&(uid={dn})(member=cn=x))");
-        assert_eq!(fill("{other}{username}", &[("username", "u".into())]), "{other}u");
+        assert_eq!(
+            filter("(&(uid={username})(member={dn}))", "{dn}", "cn=x"),
+            "(&(uid={dn})(member=cn=x))"
+        );
+        assert_eq!(
+            fill("{other}{username}", &[("username", "u".into())]),
+            "{other}u"
+        );
     }
 }

@@ -55,7 +55,11 @@ impl LdapBackend {
         let service = match &settings.locate {
             LdapLocate::Search(search) => {
                 let identity = search.bind_dn.clone().zip(search.bind_password.clone());
-                Some(Pool::new(Arc::clone(&directory), identity, settings.pool_size))
+                Some(Pool::new(
+                    Arc::clone(&directory),
+                    identity,
+                    settings.pool_size,
+                ))
             }
             LdapLocate::Template(_) => None,
         };
@@ -65,7 +69,13 @@ impl LdapBackend {
             LdapLocate::Template(_) => String::new(),
         };
         let decoy_dn = format!("cn=kisee-decoy-{},{decoy_base}", crate::token::random_id());
-        Ok(Self { settings: settings.clone(), directory, service, binds, decoy_dn })
+        Ok(Self {
+            settings: settings.clone(),
+            directory,
+            service,
+            binds,
+            decoy_dn,
+        })
     }
 
     /// The user's entry: built from the template, or searched for.
@@ -74,26 +84,45 @@ impl LdapBackend {
         let search = match &self.settings.locate {
             LdapLocate::Template(template) => {
                 let dn = escape::user_dn(template, username);
-                return Ok(Some(Entry { dn, attributes: HashMap::new() }));
+                return Ok(Some(Entry {
+                    dn,
+                    attributes: HashMap::new(),
+                }));
             }
             LdapLocate::Search(search) => search,
         };
         let filter = escape::filter(&search.filter, username, "");
         let attributes = self.claim_attributes();
-        let pool = self.service.as_ref().ok_or_else(|| BackendError::Fault("no service pool".into()))?;
-        let mut entries = self.search(pool, &search.base_dn, &filter, &attributes, 2).await?;
+        let pool = self
+            .service
+            .as_ref()
+            .ok_or_else(|| BackendError::Fault("no service pool".into()))?;
+        let mut entries = self
+            .search(pool, &search.base_dn, &filter, &attributes, 2)
+            .await?;
         if entries.len() != 1 {
             let found = entries.len();
-            tracing::debug!(user = username, found, "user search did not find exactly one entry");
+            tracing::debug!(
+                user = username,
+                found,
+                "user search did not find exactly one entry"
+            );
             return Ok(None);
         }
         Ok(entries.pop())
     }
 
     fn claim_attributes(&self) -> Vec<String> {
-        let wanted = [&self.settings.email_attribute, &self.settings.name_attribute];
+        let wanted = [
+            &self.settings.email_attribute,
+            &self.settings.name_attribute,
+        ];
         let names: Vec<String> = wanted.into_iter().flatten().cloned().collect();
-        if names.is_empty() { vec!["1.1".to_string()] } else { names }
+        if names.is_empty() {
+            vec!["1.1".to_string()]
+        } else {
+            names
+        }
     }
 
     /// A subtree search on a pooled connection, retried once on a fresh
@@ -108,7 +137,16 @@ impl LdapBackend {
     ) -> Result<Vec<Entry>, BackendError> {
         for attempt in 0..2 {
             let mut conn = pool.get().await?;
-            match search_on(conn.ldap()?, self.directory.timeout, base, filter, attributes, limit).await {
+            match search_on(
+                conn.ldap()?,
+                self.directory.timeout,
+                base,
+                filter,
+                attributes,
+                limit,
+            )
+            .await
+            {
                 Ok(entries) => return Ok(entries),
                 Err(Failure::Transport(err)) if attempt == 0 => {
                     tracing::debug!(error = %err, "pooled directory connection failed, retrying");
@@ -130,7 +168,10 @@ impl LdapBackend {
         for attempt in 0..2 {
             let mut conn = self.binds.get().await?;
             let ldap = conn.ldap()?;
-            let result = ldap.with_timeout(self.directory.timeout).simple_bind(dn, password.expose()).await;
+            let result = ldap
+                .with_timeout(self.directory.timeout)
+                .simple_bind(dn, password.expose())
+                .await;
             match result {
                 Ok(result) if result.rc == 0 => return Ok(Some(conn)),
                 Ok(result) if REFUSALS.contains(&result.rc) => {
@@ -139,7 +180,10 @@ impl LdapBackend {
                 }
                 Ok(result) if UNAVAILABLE.contains(&result.rc) => {
                     conn.discard();
-                    return Err(BackendError::Unavailable(format!("bind: result {}", result.rc)));
+                    return Err(BackendError::Unavailable(format!(
+                        "bind: result {}",
+                        result.rc
+                    )));
                 }
                 Ok(result) => {
                     tracing::warn!(dn, rc = result.rc, text = %result.text, "unexpected bind result, refused");
@@ -167,14 +211,18 @@ impl LdapBackend {
         conn: &mut Pooled<'_>,
     ) -> Result<Identity, BackendError> {
         let timeout = self.directory.timeout;
-        let wants_claims = self.settings.email_attribute.is_some() || self.settings.name_attribute.is_some();
+        let wants_claims =
+            self.settings.email_attribute.is_some() || self.settings.name_attribute.is_some();
         if self.service.is_none() && wants_claims {
             // Direct-bind mode: read the claims from the user's own entry, as the user.
             let attributes = self.claim_attributes();
             let own = base_search(conn.ldap()?, timeout, &entry.dn, &attributes).await;
             entry.attributes = own.map_err(|f| f.into_backend_error("reading the user's entry"))?;
         }
-        let first = |name: &Option<String>| name.as_ref().and_then(|n| first_value(&entry.attributes, n));
+        let first = |name: &Option<String>| {
+            name.as_ref()
+                .and_then(|n| first_value(&entry.attributes, n))
+        };
         Ok(Identity {
             username: username.to_string(),
             groups: self.groups(username, &entry.dn, conn).await?,
@@ -185,18 +233,37 @@ impl LdapBackend {
 
     /// Group names: searched as the service account when there is one,
     /// otherwise as the user on their own connection.
-    async fn groups(&self, username: &str, dn: &str, conn: &mut Pooled<'_>) -> Result<Vec<String>, BackendError> {
-        let Some(groups) = &self.settings.groups else { return Ok(Vec::new()) };
+    async fn groups(
+        &self,
+        username: &str,
+        dn: &str,
+        conn: &mut Pooled<'_>,
+    ) -> Result<Vec<String>, BackendError> {
+        let Some(groups) = &self.settings.groups else {
+            return Ok(Vec::new());
+        };
         let filter = escape::filter(&groups.filter, username, dn);
         let attributes = [groups.name_attribute.clone()];
         let entries = match &self.service {
-            Some(pool) => self.search(pool, &groups.base_dn, &filter, &attributes, 0).await?,
-            None => search_on(conn.ldap()?, self.directory.timeout, &groups.base_dn, &filter, &attributes, 0)
-                .await
-                .map_err(|f| f.into_backend_error("group search"))?,
+            Some(pool) => {
+                self.search(pool, &groups.base_dn, &filter, &attributes, 0)
+                    .await?
+            }
+            None => search_on(
+                conn.ldap()?,
+                self.directory.timeout,
+                &groups.base_dn,
+                &filter,
+                &attributes,
+                0,
+            )
+            .await
+            .map_err(|f| f.into_backend_error("group search"))?,
         };
-        let mut names: Vec<String> =
-            entries.iter().filter_map(|e| first_value(&e.attributes, &groups.name_attribute)).collect();
+        let mut names: Vec<String> = entries
+            .iter()
+            .filter_map(|e| first_value(&e.attributes, &groups.name_attribute))
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -244,7 +311,12 @@ async fn search_on(
         return Err(Failure::Result(result.rc, result.text));
     }
     let entries = entries.into_iter().map(SearchEntry::construct);
-    Ok(entries.map(|e| Entry { dn: e.dn, attributes: e.attrs }).collect())
+    Ok(entries
+        .map(|e| Entry {
+            dn: e.dn,
+            attributes: e.attrs,
+        })
+        .collect())
 }
 
 async fn base_search(
@@ -267,7 +339,10 @@ async fn base_search(
 
 /// The first value of an attribute, its name compared without case.
 fn first_value(attributes: &HashMap<String, Vec<String>>, name: &str) -> Option<String> {
-    let values = attributes.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, v)| v);
+    let values = attributes
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v);
     values.and_then(|v| v.first()).cloned()
 }
 
@@ -281,7 +356,11 @@ impl Backend for LdapBackend {
         Capabilities::default()
     }
 
-    async fn authenticate(&self, username: &str, password: &Secret) -> Result<Identity, BackendError> {
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Identity, BackendError> {
         // A simple bind with a DN and an empty password is an
         // unauthenticated bind, which directories answer with success.
         if password.is_empty() {
@@ -289,7 +368,10 @@ impl Backend for LdapBackend {
             return Err(BackendError::Refused);
         }
         let entry = self.locate(username).await?;
-        let dn = entry.as_ref().map_or(self.decoy_dn.as_str(), |e| e.dn.as_str()).to_string();
+        let dn = entry
+            .as_ref()
+            .map_or(self.decoy_dn.as_str(), |e| e.dn.as_str())
+            .to_string();
         let bound = self.bind(&dn, password).await?;
         match (entry, bound) {
             (Some(entry), Some(mut conn)) => self.identity(username, entry, &mut conn).await,
@@ -301,7 +383,13 @@ impl Backend for LdapBackend {
         match &self.service {
             Some(pool) => {
                 let mut conn = pool.get().await?;
-                let probe = base_search(conn.ldap()?, self.directory.timeout, "", &["1.1".to_string()]).await;
+                let probe = base_search(
+                    conn.ldap()?,
+                    self.directory.timeout,
+                    "",
+                    &["1.1".to_string()],
+                )
+                .await;
                 probe.map(drop).map_err(|failure| {
                     conn.discard();
                     failure.into_backend_error("health check")
@@ -326,42 +414,74 @@ impl Backend for LdapBackend {
 
 impl LdapBackend {
     async fn diagnose_server(&self, url: &str, steps: &mut Vec<Diagnosis>) {
-        let address = url.split("://").nth(1).unwrap_or_default().trim_end_matches('/');
-        let tcp = tokio::time::timeout(self.directory.timeout, tokio::net::TcpStream::connect(address)).await;
+        let address = url
+            .split("://")
+            .nth(1)
+            .unwrap_or_default()
+            .trim_end_matches('/');
+        let tcp = tokio::time::timeout(
+            self.directory.timeout,
+            tokio::net::TcpStream::connect(address),
+        )
+        .await;
         let tcp = match tcp {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(err.to_string()),
             Err(_) => Err("timed out".to_string()),
         };
         let reachable = tcp.is_ok();
-        steps.push(Diagnosis { step: format!("connect {url}"), outcome: tcp });
+        steps.push(Diagnosis {
+            step: format!("connect {url}"),
+            outcome: tcp,
+        });
         if !reachable {
             return;
         }
         let secure = url.starts_with("ldaps://") || self.settings.starttls;
         let connected = self.directory.connect_to(url).await;
         let outcome = connected.as_ref().map(|_| ()).map_err(Clone::clone);
-        let step = if secure { format!("tls {url}") } else { format!("ldap {url}") };
+        let step = if secure {
+            format!("tls {url}")
+        } else {
+            format!("ldap {url}")
+        };
         steps.push(Diagnosis { step, outcome });
-        let (Ok(mut ldap), LdapLocate::Search(search)) = (connected, &self.settings.locate) else { return };
+        let (Ok(mut ldap), LdapLocate::Search(search)) = (connected, &self.settings.locate) else {
+            return;
+        };
         if let (Some(dn), Some(password)) = (&search.bind_dn, &search.bind_password) {
-            let bound = ldap.with_timeout(self.directory.timeout).simple_bind(dn, password.expose()).await;
+            let bound = ldap
+                .with_timeout(self.directory.timeout)
+                .simple_bind(dn, password.expose())
+                .await;
             let outcome = match bound {
                 Ok(result) if result.rc == 0 => Ok(()),
                 Ok(result) => Err(format!("result {} {}", result.rc, result.text)),
                 Err(err) => Err(err.to_string()),
             };
             let ok = outcome.is_ok();
-            steps.push(Diagnosis { step: format!("service bind {dn}"), outcome });
+            steps.push(Diagnosis {
+                step: format!("service bind {dn}"),
+                outcome,
+            });
             if !ok {
                 return;
             }
         }
-        let found = base_search(&mut ldap, self.directory.timeout, &search.base_dn, &["1.1".to_string()]).await;
+        let found = base_search(
+            &mut ldap,
+            self.directory.timeout,
+            &search.base_dn,
+            &["1.1".to_string()],
+        )
+        .await;
         let outcome = found.map(drop).map_err(|failure| match failure {
             Failure::Transport(err) => err.to_string(),
             Failure::Result(rc, text) => format!("result {rc} {text}"),
         });
-        steps.push(Diagnosis { step: format!("search {}", search.base_dn), outcome });
+        steps.push(Diagnosis {
+            step: format!("search {}", search.base_dn),
+            outcome,
+        });
     }
 }

@@ -81,7 +81,10 @@ impl Directory {
 
     fn is_dead(&self, index: usize) -> bool {
         let dead = self.dead_until.lock().unwrap_or_else(|p| p.into_inner());
-        dead.get(index).copied().flatten().is_some_and(|until| Instant::now() < until)
+        dead.get(index)
+            .copied()
+            .flatten()
+            .is_some_and(|until| Instant::now() < until)
     }
 
     fn mark_dead(&self, index: usize) {
@@ -110,18 +113,35 @@ pub(super) struct Pooled<'a> {
 }
 
 impl Pool {
-    pub(super) fn new(directory: Arc<Directory>, identity: Option<(String, Secret)>, size: usize) -> Self {
-        Self { directory, identity, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size.max(1)) }
+    pub(super) fn new(
+        directory: Arc<Directory>,
+        identity: Option<(String, Secret)>,
+        size: usize,
+    ) -> Self {
+        Self {
+            directory,
+            identity,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size.max(1)),
+        }
     }
 
     /// An open connection: an idle one that is still alive, or a new one.
     pub(super) async fn get(&self) -> Result<Pooled<'_>, BackendError> {
-        let permit = self.permits.acquire().await.map_err(|_| BackendError::Fault("pool closed".into()))?;
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| BackendError::Fault("pool closed".into()))?;
         let ldap = match self.take_idle() {
             Some(ldap) => ldap,
             None => self.open().await?,
         };
-        Ok(Pooled { pool: self, ldap: Some(ldap), _permit: permit })
+        Ok(Pooled {
+            pool: self,
+            ldap: Some(ldap),
+            _permit: permit,
+        })
     }
 
     fn take_idle(&self) -> Option<Ldap> {
@@ -137,8 +157,12 @@ impl Pool {
     async fn open(&self) -> Result<Ldap, BackendError> {
         let mut ldap = self.directory.connect().await?;
         if let Some((dn, password)) = &self.identity {
-            let result = ldap.with_timeout(self.directory.timeout).simple_bind(dn, password.expose()).await;
-            let result = result.map_err(|e| BackendError::Unavailable(format!("service bind: {e}")))?;
+            let result = ldap
+                .with_timeout(self.directory.timeout)
+                .simple_bind(dn, password.expose())
+                .await;
+            let result =
+                result.map_err(|e| BackendError::Unavailable(format!("service bind: {e}")))?;
             if result.rc != 0 {
                 // A refused service account is a configuration fault, not
                 // the user's: no login can work until it is fixed.
@@ -159,7 +183,9 @@ impl Pool {
 impl Pooled<'_> {
     /// The connection.
     pub(super) fn ldap(&mut self) -> Result<&mut Ldap, BackendError> {
-        self.ldap.as_mut().ok_or_else(|| BackendError::Fault("connection already discarded".into()))
+        self.ldap
+            .as_mut()
+            .ok_or_else(|| BackendError::Fault("connection already discarded".into()))
     }
 
     /// Closes the connection instead of returning it (after an error).
@@ -171,7 +197,11 @@ impl Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(ldap) = self.ldap.take() {
-            self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(ldap);
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(ldap);
         }
     }
 }
@@ -186,8 +216,11 @@ pub(super) fn tls_config(settings: &LdapSettings) -> Result<Arc<ClientConfig>, S
             let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
                 .map_err(|e| format!("backend.ldap.ca_certificate: {}: {e}", path.display()))?;
             for cert in certs {
-                let cert = cert.map_err(|e| format!("backend.ldap.ca_certificate: {}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| format!("backend.ldap.ca_certificate: {e}"))?;
+                let cert = cert
+                    .map_err(|e| format!("backend.ldap.ca_certificate: {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("backend.ldap.ca_certificate: {e}"))?;
             }
         }
         None => {
@@ -200,6 +233,8 @@ pub(super) fn tls_config(settings: &LdapSettings) -> Result<Arc<ClientConfig>, S
     if roots.is_empty() {
         return Err("backend.ldap.ca_certificate: no CA certificate to trust".into());
     }
-    let config = ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(Arc::new(config))
 }

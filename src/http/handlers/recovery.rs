@@ -46,10 +46,12 @@ pub(crate) async fn get(app: &App, request: &Request) -> Resp {
 /// The user proven by valid Basic credentials or a live reset token.
 async fn known_user(app: &App, request: &Request) -> Option<String> {
     match request.authorization().ok()? {
-        Authorization::Basic { username, password } => authenticate(app, &username, &password)
-            .await
-            .ok()
-            .map(|identity| identity.username),
+        Authorization::Basic { username, password } => {
+            authenticate(app, &username, &password, request.peer)
+                .await
+                .ok()
+                .map(|identity| identity.username)
+        }
         Authorization::Bearer(token) => match app.tokens.verify(&token).ok()? {
             Verified::Reset { sub, stamp } => app.recovery.is_current(&sub, &stamp).then_some(sub),
             Verified::Login { .. } => None,

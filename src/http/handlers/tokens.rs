@@ -1,5 +1,6 @@
 //! `GET /jwt/` and `POST /jwt/`: a username and password in, a signed JWT out.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use http::StatusCode;
@@ -50,9 +51,9 @@ pub(crate) async fn post(app: &App, request: &Request) -> ApiResult {
         )
     })?;
 
-    let outcome = authenticate(app, &username, &password).await;
+    let outcome = authenticate(app, &username, &password, request.peer).await;
     log_attempt(app, request, &username, &outcome, started);
-    let identity = outcome.map_err(ApiError::from_backend)?;
+    let identity = outcome.map_err(LoginFailure::into_api_error)?;
 
     let issued = app.tokens.issue_login(&identity).map_err(|err| {
         tracing::error!(error = %err, "cannot sign a token");
@@ -77,31 +78,67 @@ fn credentials(body: &Value) -> Option<(String, Secret)> {
     Some((username.to_string(), Secret::new(password)))
 }
 
-/// Asks the backend, except for input no account can match: an oversized
-/// username or password is refused before any hash or directory sees it.
+/// Why a login did not produce an identity.
+#[derive(Debug)]
+pub(crate) enum LoginFailure {
+    /// Too many recent failures for this user or client: the backend was
+    /// not asked.
+    Throttled(u64),
+    /// The backend's answer.
+    Backend(BackendError),
+}
+
+impl LoginFailure {
+    /// The general answer; callers match the variants they word otherwise.
+    pub(crate) fn into_api_error(self) -> ApiError {
+        match self {
+            Self::Throttled(retry_after) => ApiError::throttled(retry_after),
+            Self::Backend(err) => ApiError::from_backend(err),
+        }
+    }
+}
+
+/// Checks credentials through the throttle: a throttled user or client is
+/// refused before the backend is asked, a refusal counts against both, a
+/// success clears the user's count. Input no account can match (an
+/// oversized username or password) is refused before any hash or
+/// directory sees it.
 pub(crate) async fn authenticate(
     app: &App,
     username: &str,
     password: &Secret,
-) -> Result<Identity, BackendError> {
-    if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
-        return Err(BackendError::Refused);
+    peer: SocketAddr,
+) -> Result<Identity, LoginFailure> {
+    let client = peer.ip();
+    app.throttle
+        .check_login(username, client)
+        .map_err(|t| LoginFailure::Throttled(t.retry_after))?;
+    let outcome = if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        Err(BackendError::Refused)
+    } else {
+        app.backend.authenticate(username, password).await
+    };
+    match &outcome {
+        Ok(identity) => app.throttle.record_success(&identity.username),
+        Err(BackendError::Refused) => app.throttle.record_failure(username, client),
+        Err(_) => {}
     }
-    app.backend.authenticate(username, password).await
+    outcome.map_err(LoginFailure::Backend)
 }
 
 fn log_attempt(
     app: &App,
     request: &Request,
     username: &str,
-    outcome: &Result<Identity, BackendError>,
+    outcome: &Result<Identity, LoginFailure>,
     started: Instant,
 ) {
     let outcome = match outcome {
         Ok(_) => "success",
-        Err(BackendError::Refused) => "refused",
-        Err(BackendError::Unavailable(_)) => "unavailable",
-        Err(_) => "error",
+        Err(LoginFailure::Throttled(_)) => "throttled",
+        Err(LoginFailure::Backend(BackendError::Refused)) => "refused",
+        Err(LoginFailure::Backend(BackendError::Unavailable(_))) => "unavailable",
+        Err(LoginFailure::Backend(_)) => "error",
     };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(

@@ -5,7 +5,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::string_member;
-use super::tokens::authenticate;
+use super::tokens::{LoginFailure, authenticate};
 use crate::app::App;
 use crate::backend::{BackendError, NewUser};
 use crate::http::documents::{Document, Field, Link, Urls, string_schema};
@@ -59,6 +59,9 @@ pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
     let body = request.json()?;
     let user = new_user(app, &body)?;
     let username = user.username.clone();
+    app.throttle
+        .register(request.peer.ip())
+        .map_err(|t| ApiError::throttled(t.retry_after))?;
 
     match app.backend.register(user).await {
         Ok(()) => tracing::info!(user = %username, peer = %request.peer, "user registered"),
@@ -122,10 +125,12 @@ pub(crate) async fn change_password(app: &App, request: &Request, username: &str
 async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
     match request.authorization()? {
         Authorization::Basic { username, password } => {
-            match authenticate(app, &username, &password).await {
+            match authenticate(app, &username, &password, request.peer).await {
                 Ok(identity) => Ok(identity.username),
-                Err(BackendError::Refused) => Err(ApiError::unauthorized("Bad authorization")),
-                Err(err) => Err(ApiError::from_backend(err)),
+                Err(LoginFailure::Backend(BackendError::Refused)) => {
+                    Err(ApiError::unauthorized("Bad authorization"))
+                }
+                Err(failure) => Err(failure.into_api_error()),
             }
         }
         Authorization::Bearer(token) => match app.tokens.verify(&token) {

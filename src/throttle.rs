@@ -1,0 +1,298 @@
+//! Counting failed logins per user and per client, and refusing further
+//! attempts before the backend is asked once a limit is reached.
+//!
+//! Each tracked key keeps the times of its failures inside the window (at
+//! most as many as the limit), so a lockout ends exactly one window after
+//! the oldest failure that counts. Tables are bounded: past their capacity,
+//! expired keys are dropped first, then the keys whose last failure is
+//! oldest, so a flood of invented usernames cannot exhaust memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::settings::{Limit, ThrottleSettings};
+use crate::token::Clock;
+
+/// Keys tracked per table at most.
+const DEFAULT_CAPACITY: usize = 100_000;
+
+/// A refusal: how long until the next attempt may be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttled {
+    /// Seconds to wait, at least 1.
+    pub retry_after: u64,
+}
+
+/// Failure counters for logins and registrations.
+pub struct Throttle {
+    per_user: Table,
+    per_client: Table,
+    registrations: Table,
+    clock: Arc<dyn Clock>,
+}
+
+impl Throttle {
+    /// Counters as the settings describe, on `clock`.
+    pub fn new(settings: &ThrottleSettings, clock: Arc<dyn Clock>) -> Self {
+        Self::with_capacity(settings, clock, DEFAULT_CAPACITY)
+    }
+
+    /// The same with a chosen table capacity (for tests).
+    pub fn with_capacity(
+        settings: &ThrottleSettings,
+        clock: Arc<dyn Clock>,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            per_user: Table::new(settings.per_user, capacity),
+            per_client: Table::new(settings.per_client, capacity),
+            registrations: Table::new(settings.registrations_per_client, capacity),
+            clock,
+        }
+    }
+
+    /// Whether a login for `username` from `client` may go to the backend.
+    pub fn check_login(&self, username: &str, client: IpAddr) -> Result<(), Throttled> {
+        let now = self.clock.now();
+        let user = self.per_user.check(&user_key(username), now);
+        let client = self.per_client.check(&client.to_string(), now);
+        match (user, client) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(a), Err(b)) => Err(Throttled {
+                retry_after: a.retry_after.max(b.retry_after),
+            }),
+            (Err(t), _) | (_, Err(t)) => Err(t),
+        }
+    }
+
+    /// Counts a refused login.
+    pub fn record_failure(&self, username: &str, client: IpAddr) {
+        let now = self.clock.now();
+        self.per_user.record(user_key(username), now);
+        self.per_client.record(client.to_string(), now);
+    }
+
+    /// A successful login clears the user's count (not the client's).
+    pub fn record_success(&self, username: &str) {
+        self.per_user.clear(&user_key(username));
+    }
+
+    /// Counts a registration attempt from `client`, refusing it past the limit.
+    pub fn register(&self, client: IpAddr) -> Result<(), Throttled> {
+        let now = self.clock.now();
+        let key = client.to_string();
+        self.registrations.check(&key, now)?;
+        self.registrations.record(key, now);
+        Ok(())
+    }
+}
+
+/// Usernames differing only in case are one user to most directories.
+fn user_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// One table of counters with its limit.
+struct Table {
+    limit: Limit,
+    capacity: usize,
+    entries: Mutex<HashMap<String, VecDeque<u64>>>,
+}
+
+impl Table {
+    fn new(limit: Limit, capacity: usize) -> Self {
+        Self {
+            limit,
+            capacity: capacity.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn window(&self) -> u64 {
+        self.limit.window.as_secs().max(1)
+    }
+
+    fn check(&self, key: &str, now: u64) -> Result<(), Throttled> {
+        if self.limit.count == 0 {
+            return Ok(());
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(times) = entries.get_mut(key) else {
+            return Ok(());
+        };
+        forget_before(times, now.saturating_sub(self.window()));
+        if times.len() < self.limit.count {
+            return Ok(());
+        }
+        let oldest = times.front().copied().unwrap_or(now);
+        let retry_after = (oldest + self.window()).saturating_sub(now).max(1);
+        Err(Throttled { retry_after })
+    }
+
+    fn record(&self, key: String, now: u64) {
+        if self.limit.count == 0 {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
+            make_room(
+                &mut entries,
+                now.saturating_sub(self.window()),
+                self.capacity,
+            );
+        }
+        let times = entries.entry(key).or_default();
+        forget_before(times, now.saturating_sub(self.window()));
+        times.push_back(now);
+        while times.len() > self.limit.count {
+            times.pop_front();
+        }
+    }
+
+    fn clear(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+fn forget_before(times: &mut VecDeque<u64>, cutoff: u64) {
+    while times.front().is_some_and(|&t| t <= cutoff) {
+        times.pop_front();
+    }
+}
+
+/// Drops expired keys; if that is not enough, the older half by last
+/// failure. Runs once per `capacity / 2` new keys at worst.
+fn make_room(entries: &mut HashMap<String, VecDeque<u64>>, cutoff: u64, capacity: usize) {
+    entries.retain(|_, times| times.back().is_some_and(|&t| t > cutoff));
+    if entries.len() < capacity {
+        return;
+    }
+    let mut last: Vec<u64> = entries.values().filter_map(|t| t.back().copied()).collect();
+    let middle = last.len() / 2;
+    let (_, median, _) = last.select_nth_unstable(middle);
+    let median = *median;
+    entries.retain(|_, times| times.back().is_some_and(|&t| t > median));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    fn minutes(n: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(n * 60)
+    }
+
+    struct FakeClock(AtomicU64);
+
+    impl Clock for FakeClock {
+        fn now(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn settings(user: usize, client: usize) -> ThrottleSettings {
+        ThrottleSettings {
+            per_user: Limit {
+                count: user,
+                window: minutes(5),
+            },
+            per_client: Limit {
+                count: client,
+                window: minutes(5),
+            },
+            registrations_per_client: Limit {
+                count: 2,
+                window: minutes(60),
+            },
+        }
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn a_user_is_locked_out_after_the_limit_until_the_window_passes() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Throttle::new(&settings(3, 100), clock.clone());
+        for _ in 0..3 {
+            assert!(throttle.check_login("alice", ip(1)).is_ok());
+            throttle.record_failure("alice", ip(1));
+            clock.0.fetch_add(10, Ordering::SeqCst);
+        }
+        assert_eq!(
+            throttle.check_login("alice", ip(2)),
+            Err(Throttled { retry_after: 270 })
+        );
+        assert_eq!(
+            throttle.check_login("ALICE", ip(2)),
+            Err(Throttled { retry_after: 270 })
+        );
+        assert!(
+            throttle.check_login("bob", ip(1)).is_ok(),
+            "other users are not affected"
+        );
+
+        clock.0.store(1_000 + 300, Ordering::SeqCst);
+        assert!(
+            throttle.check_login("alice", ip(1)).is_ok(),
+            "the oldest failure left the window"
+        );
+    }
+
+    #[test]
+    fn a_client_is_throttled_across_usernames_and_others_are_not() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Throttle::new(&settings(100, 4), clock);
+        for n in 0..4 {
+            throttle.record_failure(&format!("user{n}"), ip(1));
+        }
+        assert!(throttle.check_login("someone", ip(1)).is_err());
+        assert!(throttle.check_login("someone", ip(2)).is_ok());
+    }
+
+    #[test]
+    fn success_clears_the_users_count() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Throttle::new(&settings(2, 100), clock);
+        throttle.record_failure("alice", ip(1));
+        throttle.record_success("alice");
+        throttle.record_failure("alice", ip(1));
+        assert!(throttle.check_login("alice", ip(1)).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_usernames_stays_within_capacity() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Throttle::with_capacity(&settings(5, 1_000_000), clock.clone(), 1_000);
+        for n in 0..50_000 {
+            throttle.record_failure(&format!("random{n}"), ip(1));
+            if n % 100 == 0 {
+                clock.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let tracked = throttle
+            .per_user
+            .entries
+            .lock()
+            .map(|e| e.len())
+            .unwrap_or(usize::MAX);
+        assert!(tracked <= 1_000, "{tracked} keys tracked");
+    }
+
+    #[test]
+    fn registrations_are_limited_per_client() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Throttle::new(&settings(5, 5), clock);
+        assert!(throttle.register(ip(1)).is_ok());
+        assert!(throttle.register(ip(1)).is_ok());
+        assert!(throttle.register(ip(1)).is_err());
+        assert!(throttle.register(ip(2)).is_ok());
+    }
+}
