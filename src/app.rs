@@ -12,6 +12,7 @@ use crate::backend::pam::PamBackend;
 use crate::http::documents::Urls;
 use crate::recovery::Recovery;
 use crate::settings::{BackendSettings, RegistrationSettings, ServerSettings, Settings};
+use crate::metrics::Metrics;
 use crate::throttle::Throttle;
 use crate::token::{SystemClock, TokenService};
 
@@ -31,6 +32,10 @@ pub struct App {
     pub server: ServerSettings,
     /// Failed-login and registration counters.
     pub throttle: Throttle,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Whether `/metrics` is served on the main listener.
+    pub metrics_on_main: bool,
 }
 
 /// The application and what start-up has to announce.
@@ -76,6 +81,8 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
         registration: settings.registration.clone(),
         server: settings.server.clone(),
         throttle: Throttle::new(&settings.throttle, Arc::new(SystemClock)),
+        metrics: Metrics::new(),
+        metrics_on_main: settings.metrics.listen.is_none(),
     };
     Ok(Built {
         app: Arc::new(app),

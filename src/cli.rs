@@ -179,6 +179,20 @@ fn serve(explicit: Option<&Path>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(addr) = settings.metrics.listen {
+            match crate::http::server::bind(&[addr]).await {
+                Ok(mut bound) => {
+                    let app = std::sync::Arc::clone(&built.app);
+                    if let Some(listener) = bound.pop() {
+                        tokio::spawn(crate::http::server::run_metrics(app, listener));
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for metrics");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         crate::http::server::run(built.app, built.tls, listeners, shutdown_signal()).await;
         ExitCode::SUCCESS
     })

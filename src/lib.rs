@@ -11,6 +11,7 @@ pub mod backend;
 pub mod cli;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod policy;
 pub mod recovery;
 pub mod secret;

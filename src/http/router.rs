@@ -38,6 +38,8 @@ pub enum Route {
     Jwks,
     /// `/public-key/`.
     PublicKey,
+    /// `/metrics`, when served on the main listener.
+    Metrics,
 }
 
 const READ: &[Method] = &[Method::GET, Method::HEAD];
@@ -55,6 +57,7 @@ impl Route {
             "/health" | "/health/" => Some(Self::Health),
             "/.well-known/jwks.json" => Some(Self::Jwks),
             "/public-key/" => Some(Self::PublicKey),
+            "/metrics" => Some(Self::Metrics),
             _ => None,
         };
         fixed.or_else(|| Self::parse_item(path))
@@ -77,7 +80,7 @@ impl Route {
         match self {
             Self::Jwt | Self::Users | Self::Recoveries => READ_POST,
             Self::User(_) => PATCH,
-            Self::Home | Self::Token | Self::Health | Self::Jwks | Self::PublicKey => READ,
+            Self::Home | Self::Token | Self::Health | Self::Jwks | Self::PublicKey | Self::Metrics => READ,
         }
     }
 }
@@ -111,7 +114,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
-    let route = Route::parse(parts.uri.path()).ok_or_else(ApiError::not_found)?;
+    let route = Route::parse(parts.uri.path()).filter(|r| *r != Route::Metrics || app.metrics_on_main);
+    let route = route.ok_or_else(ApiError::not_found)?;
     if parts.method == Method::OPTIONS {
         return preflight(app, &route, &parts.headers);
     }
@@ -147,6 +151,7 @@ async fn dispatch(app: &Arc<App>, route: Route, request: &Request) -> ApiResult 
         Route::Health => Ok(handlers::health::get(app).await),
         Route::Jwks => Ok(handlers::keys::jwks(app)),
         Route::PublicKey => Ok(handlers::keys::public_key(app)),
+        Route::Metrics => Ok(handlers::health::metrics(app)),
     }
 }
 

@@ -140,7 +140,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         };
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
+            shared.app.metrics.open_connections.inc();
             serve(&shared, stream, peer).await;
+            shared.app.metrics.open_connections.dec();
             drop(permit);
         });
     }
@@ -154,8 +156,14 @@ async fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     };
     match tokio::time::timeout(server.handshake_timeout, tls.accept(stream)).await {
         Ok(Ok(stream)) => serve_http(shared, Activity::wrap(stream), peer, true).await,
-        Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        Ok(Err(err)) => {
+            shared.app.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+        }
+        Err(_) => {
+            shared.app.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "TLS handshake timed out");
+        }
     }
 }
 
@@ -284,5 +292,37 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// Serves `/metrics` alone, over plain HTTP/1.1, on its own address (for a
+/// scrape network that clients never reach).
+pub async fn run_metrics(app: Arc<App>, listener: TcpListener) {
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(addr = %addr, "metrics listening"),
+        Err(err) => tracing::warn!(error = %err, "metrics listening on an unknown address"),
+    }
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let app = Arc::clone(&app);
+                async move { Ok::<_, std::convert::Infallible>(metrics_only(&app, request.uri().path())) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(Duration::from_secs(60), connection).await;
+        });
+    }
+}
+
+fn metrics_only(app: &App, path: &str) -> super::response::Resp {
+    if path == "/metrics" {
+        super::handlers::health::metrics(app)
+    } else {
+        super::error::ApiError::not_found().into_response()
     }
 }

@@ -37,8 +37,18 @@ pub struct Settings {
     pub recovery: RecoverySettings,
     /// Limits on failed logins and registrations.
     pub throttle: ThrottleSettings,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsSettings,
     /// Log level and format.
     pub log: LogSettings,
+}
+
+/// `metrics.*`.
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// `None`: `/metrics` on the main listener; an address: served there only,
+    /// over plain HTTP (default none).
+    pub listen: Option<SocketAddr>,
 }
 
 /// `throttle.*`.
@@ -322,6 +332,7 @@ fn read(root: Node) -> Result<Settings, SettingsError> {
     let registration = read_registration(&root.section("registration"));
     let recovery = read_recovery(&root.section("recovery"));
     let throttle = read_throttle(&root.section("throttle"));
+    let metrics = read_metrics(&root.section("metrics"));
     let log = read_log(&root.section("log"));
     root.finish();
 
@@ -336,6 +347,7 @@ fn read(root: Node) -> Result<Settings, SettingsError> {
         registration,
         recovery,
         throttle,
+        metrics,
         log,
     })
 }
@@ -731,6 +743,17 @@ fn read_limit(node: &Node, key: &str, count_key: &str, count: usize, seconds: u6
     };
     section.finish();
     limit
+}
+
+fn read_metrics(node: &Node) -> MetricsSettings {
+    let text: Option<String> = node.opt("listen", "an IP address and port");
+    let listen = text.and_then(|text| {
+        text.parse()
+            .map_err(|_| node.problem("listen", format!("{text:?} is not an IP address and port")))
+            .ok()
+    });
+    node.finish();
+    MetricsSettings { listen }
 }
 
 fn read_log(node: &Node) -> LogSettings {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::string_member;
 use crate::app::App;
 use crate::backend::{BackendError, Identity};
+use crate::metrics::BackendLabels;
 use crate::http::documents::{Document, Field, Link, string_schema};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::Request;
@@ -55,10 +56,12 @@ pub(crate) async fn post(app: &App, request: &Request) -> ApiResult {
     log_attempt(app, request, &username, &outcome, started);
     let identity = outcome.map_err(LoginFailure::into_api_error)?;
 
+    let signing = Instant::now();
     let issued = app.tokens.issue_login(&identity).map_err(|err| {
         tracing::error!(error = %err, "cannot sign a token");
         ApiError::internal()
     })?;
+    app.metrics.signing_seconds.observe(signing.elapsed().as_secs_f64());
     let body = document(app, vec![issued.token]).render(request.form());
     let response = json_response(StatusCode::CREATED, "application/json", &body);
     Ok(with_location(
@@ -110,13 +113,14 @@ pub(crate) async fn authenticate(
     peer: SocketAddr,
 ) -> Result<Identity, LoginFailure> {
     let client = peer.ip();
-    app.throttle
-        .check_login(username, client)
-        .map_err(|t| LoginFailure::Throttled(t.retry_after))?;
+    app.throttle.check_login(username, client).map_err(|t| {
+        app.metrics.throttled("login");
+        LoginFailure::Throttled(t.retry_after)
+    })?;
     let outcome = if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
         Err(BackendError::Refused)
     } else {
-        app.backend.authenticate(username, password).await
+        ask_backend(app, username, password).await
     };
     match &outcome {
         Ok(identity) => app.throttle.record_success(&identity.username),
@@ -124,6 +128,15 @@ pub(crate) async fn authenticate(
         Err(_) => {}
     }
     outcome.map_err(LoginFailure::Backend)
+}
+
+async fn ask_backend(app: &App, username: &str, password: &Secret) -> Result<Identity, BackendError> {
+    let backend = app.backend.name();
+    app.metrics.backend_checks.get_or_create(&BackendLabels { backend: backend.into() }).inc();
+    let started = Instant::now();
+    let outcome = app.backend.authenticate(username, password).await;
+    app.metrics.backend_seconds.observe(started.elapsed().as_secs_f64());
+    outcome
 }
 
 fn log_attempt(
@@ -140,6 +153,7 @@ fn log_attempt(
         Err(LoginFailure::Backend(BackendError::Unavailable(_))) => "unavailable",
         Err(LoginFailure::Backend(_)) => "error",
     };
+    app.metrics.login(app.backend.name(), outcome);
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(
         user = username,

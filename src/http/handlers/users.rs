@@ -59,9 +59,10 @@ pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
     let body = request.json()?;
     let user = new_user(app, &body)?;
     let username = user.username.clone();
-    app.throttle
-        .register(request.peer.ip())
-        .map_err(|t| ApiError::throttled(t.retry_after))?;
+    app.throttle.register(request.peer.ip()).map_err(|t| {
+        app.metrics.throttled("registration");
+        ApiError::throttled(t.retry_after)
+    })?;
 
     match app.backend.register(user).await {
         Ok(()) => tracing::info!(user = %username, peer = %request.peer, "user registered"),
