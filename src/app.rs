@@ -1,5 +1,5 @@
 //! The running application: everything a request handler may use, built
-//! once from validated settings.
+//! from validated settings at start and built again on a reload.
 
 use std::sync::Arc;
 
@@ -10,9 +10,9 @@ use crate::backend::ldap::LdapBackend;
 use crate::backend::memory::{DemoAccount, MemoryBackend};
 use crate::backend::pam::PamBackend;
 use crate::http::documents::Urls;
+use crate::metrics::Metrics;
 use crate::recovery::Recovery;
 use crate::settings::{BackendSettings, RegistrationSettings, ServerSettings, Settings};
-use crate::metrics::Metrics;
 use crate::throttle::Throttle;
 use crate::token::{SystemClock, TokenService};
 
@@ -21,7 +21,7 @@ pub struct App {
     /// Where credentials are checked.
     pub backend: Arc<dyn Backend>,
     /// Token signing and verification.
-    pub tokens: TokenService,
+    pub tokens: Arc<TokenService>,
     /// Reset stamps and delivery.
     pub recovery: Recovery,
     /// Absolute URLs.
@@ -31,11 +31,13 @@ pub struct App {
     /// Limits and timeouts.
     pub server: ServerSettings,
     /// Failed-login and registration counters.
-    pub throttle: Throttle,
+    pub throttle: Arc<Throttle>,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Whether `/metrics` is served on the main listener.
     pub metrics_on_main: bool,
+    /// The settings this application was built from.
+    pub settings: Settings,
 }
 
 /// The application and what start-up has to announce.
@@ -53,8 +55,21 @@ pub struct Built {
 /// Loads keys, certificates and the backend. Every failure is returned,
 /// not just the first.
 pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
+    build_with(settings, None)
+}
+
+/// Builds the application again from new settings, keeping what must
+/// survive a reload: metrics, throttle counts, reset stamps, the backend
+/// when its settings did not change (so a users file is never read back
+/// while the old backend may still write it), and a generated signing key
+/// when the key settings did not change.
+pub fn rebuild(settings: &Settings, previous: &App) -> Result<Built, Vec<String>> {
+    build_with(settings, Some(previous))
+}
+
+fn build_with(settings: &Settings, previous: Option<&App>) -> Result<Built, Vec<String>> {
     let mut problems = Vec::new();
-    let tokens = TokenService::new(&settings.jwt, Arc::new(SystemClock))
+    let tokens = tokens(settings, previous)
         .map_err(|mut p| problems.append(&mut p))
         .ok();
     let tls = settings
@@ -64,7 +79,7 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
         .map(crate::tls::server_config)
         .transpose();
     let tls = tls.map_err(|p| problems.push(p)).ok().flatten();
-    let backend = build_backend(&settings.backend)
+    let backend = backend(settings, previous)
         .map_err(|p| problems.push(p))
         .ok();
     let (Some((tokens, ephemeral_key)), Some((backend, demo))) = (tokens, backend) else {
@@ -73,16 +88,32 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
     if !problems.is_empty() {
         return Err(problems);
     }
+
+    let public_url = &settings.server.public_url;
+    let recovery = match previous {
+        Some(old) => old
+            .recovery
+            .reconfigured(settings.recovery.clone(), public_url),
+        None => Recovery::new(settings.recovery.clone(), public_url),
+    };
+    let throttle = match previous {
+        Some(old) => {
+            old.throttle.set_limits(&settings.throttle);
+            Arc::clone(&old.throttle)
+        }
+        None => Arc::new(Throttle::new(&settings.throttle, Arc::new(SystemClock))),
+    };
     let app = App {
         backend,
         tokens,
-        recovery: Recovery::new(settings.recovery.clone(), &settings.server.public_url),
-        urls: Urls::new(&settings.server.public_url),
+        recovery,
+        urls: Urls::new(public_url),
         registration: settings.registration.clone(),
         server: settings.server.clone(),
-        throttle: Throttle::new(&settings.throttle, Arc::new(SystemClock)),
-        metrics: Metrics::new(),
+        throttle,
+        metrics: previous.map_or_else(|| Arc::new(Metrics::new()), |old| Arc::clone(&old.metrics)),
         metrics_on_main: settings.metrics.listen.is_none(),
+        settings: settings.clone(),
     };
     Ok(Built {
         app: Arc::new(app),
@@ -92,10 +123,25 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
     })
 }
 
+fn tokens(
+    settings: &Settings,
+    previous: Option<&App>,
+) -> Result<(Arc<TokenService>, bool), Vec<String>> {
+    let generated = settings.jwt.private_key.is_none();
+    if let Some(old) = previous.filter(|old| generated && old.settings.jwt == settings.jwt) {
+        return Ok((Arc::clone(&old.tokens), true));
+    }
+    let (service, generated) = TokenService::new(&settings.jwt, Arc::new(SystemClock))?;
+    Ok((Arc::new(service), generated))
+}
+
 type BuiltBackend = (Arc<dyn Backend>, Option<DemoAccount>);
 
-fn build_backend(settings: &BackendSettings) -> Result<BuiltBackend, String> {
-    match settings {
+fn backend(settings: &Settings, previous: Option<&App>) -> Result<BuiltBackend, String> {
+    if let Some(old) = previous.filter(|old| old.settings.backend == settings.backend) {
+        return Ok((Arc::clone(&old.backend), None));
+    }
+    match &settings.backend {
         BackendSettings::Memory(memory) => {
             let (backend, demo) =
                 MemoryBackend::new(memory).map_err(|e| format!("backend.memory: {e}"))?;

@@ -63,19 +63,47 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("kisee");
         let logins = Family::<LoginLabels, Counter>::default();
-        registry.register("logins", "Login attempts by backend and outcome", logins.clone());
+        registry.register(
+            "logins",
+            "Login attempts by backend and outcome",
+            logins.clone(),
+        );
         let backend_checks = Family::<BackendLabels, Counter>::default();
-        registry.register("backend_checks", "Credential checks sent to the backend", backend_checks.clone());
+        registry.register(
+            "backend_checks",
+            "Credential checks sent to the backend",
+            backend_checks.clone(),
+        );
         let backend_seconds = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
-        registry.register("login_backend_seconds", "Backend time of a login", backend_seconds.clone());
+        registry.register(
+            "login_backend_seconds",
+            "Backend time of a login",
+            backend_seconds.clone(),
+        );
         let signing_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 14));
-        registry.register("login_signing_seconds", "Token signing time of a login", signing_seconds.clone());
+        registry.register(
+            "login_signing_seconds",
+            "Token signing time of a login",
+            signing_seconds.clone(),
+        );
         let throttled = Family::<ThrottleLabels, Counter>::default();
-        registry.register("throttled", "Requests refused by the throttle", throttled.clone());
+        registry.register(
+            "throttled",
+            "Requests refused by the throttle",
+            throttled.clone(),
+        );
         let backend_up = Gauge::default();
-        registry.register("backend_up", "1 when the backend answered its last health check", backend_up.clone());
+        registry.register(
+            "backend_up",
+            "1 when the backend answered its last health check",
+            backend_up.clone(),
+        );
         let open_connections = Gauge::default();
-        registry.register("open_connections", "Client connections open now", open_connections.clone());
+        registry.register(
+            "open_connections",
+            "Client connections open now",
+            open_connections.clone(),
+        );
         let tls_handshake_failures = Counter::default();
         registry.register(
             "tls_handshake_failures",
@@ -83,7 +111,11 @@ impl Metrics {
             tls_handshake_failures.clone(),
         );
         let build = Family::<BuildLabels, Gauge>::default();
-        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into() }).set(1);
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
         registry.register("build_info", "The running version", build);
         backend_up.set(1);
         Self {
@@ -101,13 +133,18 @@ impl Metrics {
 
     /// Counts one login attempt.
     pub fn login(&self, backend: &str, outcome: &str) {
-        let labels = LoginLabels { backend: backend.into(), outcome: outcome.into() };
+        let labels = LoginLabels {
+            backend: backend.into(),
+            outcome: outcome.into(),
+        };
         self.logins.get_or_create(&labels).inc();
     }
 
     /// Counts one throttled request.
     pub fn throttled(&self, kind: &str) {
-        self.throttled.get_or_create(&ThrottleLabels { kind: kind.into() }).inc();
+        self.throttled
+            .get_or_create(&ThrottleLabels { kind: kind.into() })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::backend::Contact;
 use crate::settings::RecoverySettings;
@@ -15,7 +15,7 @@ use crate::token::random_id;
 
 /// Reset stamps and the delivery channel.
 pub struct Recovery {
-    stamps: Mutex<HashMap<String, String>>,
+    stamps: Arc<Mutex<HashMap<String, String>>>,
     delivery: RecoverySettings,
     public_url: String,
 }
@@ -23,8 +23,19 @@ pub struct Recovery {
 impl Recovery {
     /// Recovery delivering as `delivery` says, with links under `public_url`.
     pub fn new(delivery: RecoverySettings, public_url: &str) -> Self {
+        let stamps = Arc::new(Mutex::new(HashMap::new()));
         Self {
-            stamps: Mutex::new(HashMap::new()),
+            stamps,
+            delivery,
+            public_url: public_url.into(),
+        }
+    }
+
+    /// The same stamps with another delivery (after a settings reload), so
+    /// that reset tokens issued before the reload stay valid.
+    pub fn reconfigured(&self, delivery: RecoverySettings, public_url: &str) -> Self {
+        Self {
+            stamps: Arc::clone(&self.stamps),
             delivery,
             public_url: public_url.into(),
         }

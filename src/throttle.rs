@@ -78,6 +78,23 @@ impl Throttle {
         self.per_user.clear(&user_key(username));
     }
 
+    /// Applies new limits, keeping the counts (after a settings reload).
+    pub fn set_limits(&self, settings: &ThrottleSettings) {
+        self.per_user.set_limit(settings.per_user);
+        self.per_client.set_limit(settings.per_client);
+        self.registrations
+            .set_limit(settings.registrations_per_client);
+    }
+
+    /// Keys tracked per table (users, clients, registering clients).
+    pub fn tracked(&self) -> (usize, usize, usize) {
+        (
+            self.per_user.len(),
+            self.per_client.len(),
+            self.registrations.len(),
+        )
+    }
+
     /// Counts a registration attempt from `client`, refusing it past the limit.
     pub fn register(&self, client: IpAddr) -> Result<(), Throttled> {
         let now = self.clock.now();
@@ -95,66 +112,82 @@ fn user_key(username: &str) -> String {
 
 /// One table of counters with its limit.
 struct Table {
-    limit: Limit,
     capacity: usize,
-    entries: Mutex<HashMap<String, VecDeque<u64>>>,
+    state: Mutex<TableState>,
+}
+
+struct TableState {
+    limit: Limit,
+    entries: HashMap<String, VecDeque<u64>>,
+}
+
+impl TableState {
+    fn window(&self) -> u64 {
+        self.limit.window.as_secs().max(1)
+    }
 }
 
 impl Table {
     fn new(limit: Limit, capacity: usize) -> Self {
-        Self {
+        let state = TableState {
             limit,
+            entries: HashMap::new(),
+        };
+        Self {
             capacity: capacity.max(1),
-            entries: Mutex::new(HashMap::new()),
+            state: Mutex::new(state),
         }
     }
 
-    fn window(&self) -> u64 {
-        self.limit.window.as_secs().max(1)
+    fn lock(&self) -> std::sync::MutexGuard<'_, TableState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_limit(&self, limit: Limit) {
+        self.lock().limit = limit;
     }
 
     fn check(&self, key: &str, now: u64) -> Result<(), Throttled> {
-        if self.limit.count == 0 {
+        let mut state = self.lock();
+        let (count, window) = (state.limit.count, state.window());
+        if count == 0 {
             return Ok(());
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = entries.get_mut(key) else {
+        let Some(times) = state.entries.get_mut(key) else {
             return Ok(());
         };
-        forget_before(times, now.saturating_sub(self.window()));
-        if times.len() < self.limit.count {
+        forget_before(times, now.saturating_sub(window));
+        if times.len() < count {
             return Ok(());
         }
         let oldest = times.front().copied().unwrap_or(now);
-        let retry_after = (oldest + self.window()).saturating_sub(now).max(1);
+        let retry_after = (oldest + window).saturating_sub(now).max(1);
         Err(Throttled { retry_after })
     }
 
     fn record(&self, key: String, now: u64) {
-        if self.limit.count == 0 {
+        let mut state = self.lock();
+        let (count, cutoff) = (state.limit.count, now.saturating_sub(state.window()));
+        if count == 0 {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            make_room(
-                &mut entries,
-                now.saturating_sub(self.window()),
-                self.capacity,
-            );
+        if state.entries.len() >= self.capacity && !state.entries.contains_key(&key) {
+            make_room(&mut state.entries, cutoff, self.capacity);
         }
-        let times = entries.entry(key).or_default();
-        forget_before(times, now.saturating_sub(self.window()));
+        let times = state.entries.entry(key).or_default();
+        forget_before(times, cutoff);
         times.push_back(now);
-        while times.len() > self.limit.count {
+        while times.len() > count {
             times.pop_front();
         }
     }
 
     fn clear(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.lock().entries.remove(key);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().entries.len()
     }
 }
 

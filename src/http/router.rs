@@ -5,9 +5,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
-use bytes::Bytes;
 use hyper::body::Body;
 use percent_encoding::percent_decode_str;
 
@@ -80,7 +80,12 @@ impl Route {
         match self {
             Self::Jwt | Self::Users | Self::Recoveries => READ_POST,
             Self::User(_) => PATCH,
-            Self::Home | Self::Token | Self::Health | Self::Jwks | Self::PublicKey | Self::Metrics => READ,
+            Self::Home
+            | Self::Token
+            | Self::Health
+            | Self::Jwks
+            | Self::PublicKey
+            | Self::Metrics => READ,
         }
     }
 }
@@ -114,7 +119,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = request.into_parts();
-    let route = Route::parse(parts.uri.path()).filter(|r| *r != Route::Metrics || app.metrics_on_main);
+    let route =
+        Route::parse(parts.uri.path()).filter(|r| *r != Route::Metrics || app.metrics_on_main);
     let route = route.ok_or_else(ApiError::not_found)?;
     if parts.method == Method::OPTIONS {
         return preflight(app, &route, &parts.headers);

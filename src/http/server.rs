@@ -6,8 +6,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -45,50 +45,81 @@ pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-/// What every connection task shares.
-struct Shared {
+/// One configuration of the server: the application, its TLS acceptor and
+/// its HTTP settings. A reload replaces it for new connections; connections
+/// already open keep the one they started with.
+struct Generation {
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
     builder: auto::Builder<TokioExecutor>,
+}
+
+/// The running server: the current generation, the connection bound and
+/// the shutdown signal.
+pub struct Live {
+    current: RwLock<Arc<Generation>>,
     permits: Arc<Semaphore>,
-    /// Becomes true when shutdown begins.
-    stopped: watch::Receiver<bool>,
+    max_connections: usize,
+    stop: watch::Sender<bool>,
+}
+
+impl Live {
+    /// A server for `app`, with TLS when `tls` is given.
+    pub fn new(app: Arc<App>, tls: Option<Arc<ServerConfig>>) -> Arc<Self> {
+        let max_connections = app.server.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+        let (stop, _) = watch::channel(false);
+        Arc::new(Self {
+            current: RwLock::new(Arc::new(Generation::new(app, tls))),
+            permits: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
+            stop,
+        })
+    }
+
+    /// The application new connections are served by.
+    pub fn app(&self) -> Arc<App> {
+        Arc::clone(&self.generation().app)
+    }
+
+    /// Serves new connections with `app` and `tls` from now on.
+    pub fn replace(&self, app: Arc<App>, tls: Option<Arc<ServerConfig>>) {
+        let generation = Arc::new(Generation::new(app, tls));
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = generation;
+    }
+
+    fn generation(&self) -> Arc<Generation> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Generation {
+    fn new(app: Arc<App>, tls: Option<Arc<ServerConfig>>) -> Self {
+        let builder = http_builder(&app);
+        Self {
+            app,
+            tls: tls.map(TlsAcceptor::from),
+            builder,
+        }
+    }
 }
 
 /// Serves until `shutdown` resolves, then stops accepting and lets
 /// requests in flight finish for a bounded time.
-pub async fn run(
-    app: Arc<App>,
-    tls: Option<Arc<ServerConfig>>,
-    listeners: Vec<TcpListener>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let max_connections = app.server.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-    let permits = Arc::new(Semaphore::new(max_connections));
-    let builder = http_builder(&app);
-    let (stop, stopped) = watch::channel(false);
-    let tls = tls.map(TlsAcceptor::from);
-    let shared = Arc::new(Shared {
-        app,
-        tls,
-        builder,
-        permits: Arc::clone(&permits),
-        stopped,
-    });
-
+pub async fn run(live: Arc<Live>, listeners: Vec<TcpListener>, shutdown: impl Future<Output = ()>) {
+    let tls = live.generation().tls.is_some();
     for listener in listeners {
-        announce(&listener, shared.tls.is_some());
-        tokio::spawn(accept_loop(Arc::clone(&shared), listener));
+        announce(&listener, tls);
+        tokio::spawn(accept_loop(Arc::clone(&live), listener));
     }
     shutdown.await;
 
-    let open = max_connections - permits.available_permits();
+    let open = live.max_connections - live.permits.available_permits();
     tracing::info!(connections = open, "shutting down: no new connections");
-    let _ = stop.send(true);
+    let _ = live.stop.send(true);
     // Every connection holds a permit until it ends: holding them all
     // means every connection has ended.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    match tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await {
+    let all = u32::try_from(live.max_connections).unwrap_or(u32::MAX);
+    match tokio::time::timeout(SHUTDOWN_GRACE, live.permits.acquire_many(all)).await {
         Ok(_) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("requests still in flight after the grace period were dropped"),
     }
@@ -117,8 +148,8 @@ fn http_builder(app: &App) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    let mut stopped = shared.stopped.clone();
+async fn accept_loop(live: Arc<Live>, listener: TcpListener) {
+    let mut stopped = live.stop.subscribe();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -134,28 +165,34 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(&live.permits).try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: too many open connections");
             continue;
         };
-        let shared = Arc::clone(&shared);
+        let generation = live.generation();
+        let stopped = live.stop.subscribe();
         tokio::spawn(async move {
-            shared.app.metrics.open_connections.inc();
-            serve(&shared, stream, peer).await;
-            shared.app.metrics.open_connections.dec();
+            generation.app.metrics.open_connections.inc();
+            serve(&generation, stream, peer, stopped).await;
+            generation.app.metrics.open_connections.dec();
             drop(permit);
         });
     }
 }
 
-async fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
+async fn serve(
+    shared: &Generation,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stopped: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let server = &shared.app.server;
     let Some(tls) = &shared.tls else {
-        return serve_http(shared, Activity::wrap(stream), peer, false).await;
+        return serve_http(shared, Activity::wrap(stream), peer, false, stopped).await;
     };
     match tokio::time::timeout(server.handshake_timeout, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_http(shared, Activity::wrap(stream), peer, true).await,
+        Ok(Ok(stream)) => serve_http(shared, Activity::wrap(stream), peer, true, stopped).await,
         Ok(Err(err)) => {
             shared.app.metrics.tls_handshake_failures.inc();
             tracing::debug!(%peer, error = %err, "TLS handshake failed");
@@ -167,8 +204,13 @@ async fn serve(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     }
 }
 
-async fn serve_http<T>(shared: &Shared, io: Activity<T>, peer: SocketAddr, tls: bool)
-where
+async fn serve_http<T>(
+    shared: &Generation,
+    io: Activity<T>,
+    peer: SocketAddr,
+    tls: bool,
+    mut stopped: watch::Receiver<bool>,
+) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle_timeout = shared.app.server.idle_timeout;
@@ -177,7 +219,6 @@ where
     let service = service_fn(move |request| router::handle(Arc::clone(&app), peer, tls, request));
     let connection = shared.builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
-    let mut stopped = shared.stopped.clone();
     let mut draining = false;
 
     loop {
@@ -303,12 +344,16 @@ pub async fn run_metrics(app: Arc<App>, listener: TcpListener) {
         Err(err) => tracing::warn!(error = %err, "metrics listening on an unknown address"),
     }
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let app = Arc::clone(&app);
         tokio::spawn(async move {
             let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, std::convert::Infallible>(metrics_only(&app, request.uri().path())) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(metrics_only(&app, request.uri().path()))
+                }
             });
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -44,7 +44,7 @@ pub struct Settings {
 }
 
 /// `metrics.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
     /// `None`: `/metrics` on the main listener; an address: served there only,
     /// over plain HTTP (default none).
@@ -52,7 +52,7 @@ pub struct MetricsSettings {
 }
 
 /// `throttle.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleSettings {
     /// Failed logins per username (default 5 in 5 minutes).
     pub per_user: Limit,
@@ -72,7 +72,7 @@ pub struct Limit {
 }
 
 /// `server.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Addresses to listen on (default `127.0.0.1:8140`).
     pub listen: Vec<SocketAddr>,
@@ -98,7 +98,7 @@ pub struct ServerSettings {
 }
 
 /// `server.tls.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
     /// PEM certificate chain, leaf first.
     pub certificate: PathBuf,
@@ -107,7 +107,7 @@ pub struct TlsSettings {
 }
 
 /// `jwt.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtSettings {
     /// The `iss` claim (default: the public URL).
     pub issuer: String,
@@ -124,18 +124,18 @@ pub struct JwtSettings {
 }
 
 /// `backend.*`: the kind chosen and its own settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendSettings {
     /// `backend.kind: memory`.
     Memory(MemorySettings),
     /// `backend.kind: ldap`.
-    Ldap(LdapSettings),
+    Ldap(Box<LdapSettings>),
     /// `backend.kind: pam`.
     Pam(PamSettings),
 }
 
 /// `backend.pam.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PamSettings {
     /// The PAM service, a file of `/etc/pam.d/` (default `kisee`).
     pub service: String,
@@ -148,7 +148,7 @@ pub struct PamSettings {
 }
 
 /// `backend.memory.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemorySettings {
     /// Accounts given in the settings file.
     pub users: Vec<StaticUser>,
@@ -165,7 +165,7 @@ pub struct MemorySettings {
 }
 
 /// `backend.ldap.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapSettings {
     /// Directory URLs, tried in order (`ldap://` or `ldaps://`).
     pub urls: Vec<String>,
@@ -191,7 +191,7 @@ pub struct LdapSettings {
 }
 
 /// How the LDAP backend finds a user's entry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LdapLocate {
     /// Bind straight to this DN, `{username}` replaced (RFC 4514-escaped).
     Template(String),
@@ -200,7 +200,7 @@ pub enum LdapLocate {
 }
 
 /// `backend.ldap.search.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapSearch {
     /// Where to search (whole subtree).
     pub base_dn: String,
@@ -213,7 +213,7 @@ pub struct LdapSearch {
 }
 
 /// `backend.ldap.groups.*`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapGroups {
     /// Where to search for groups.
     pub base_dn: String,
@@ -224,7 +224,7 @@ pub struct LdapGroups {
 }
 
 /// One entry of `backend.memory.users`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticUser {
     /// Login name.
     pub username: String,
@@ -482,7 +482,7 @@ fn read_backend(node: &Node) -> BackendSettings {
     let pam = read_pam(&node.section("pam"));
     node.finish();
     match (kind.as_str(), ldap) {
-        ("ldap", Some(ldap)) => BackendSettings::Ldap(ldap),
+        ("ldap", Some(ldap)) => BackendSettings::Ldap(Box::new(ldap)),
         ("pam", _) => BackendSettings::Pam(pam),
         ("memory" | "ldap", _) => BackendSettings::Memory(memory),
         (other, _) => {

@@ -31,6 +31,9 @@ pub(crate) async fn get(app: &App) -> Resp {
 pub(crate) fn metrics(app: &App) -> Resp {
     let mut response = Resp::new(app.metrics.render().into());
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
     response
 }

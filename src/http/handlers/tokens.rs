@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use super::string_member;
 use crate::app::App;
 use crate::backend::{BackendError, Identity};
-use crate::metrics::BackendLabels;
 use crate::http::documents::{Document, Field, Link, string_schema};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::Request;
 use crate::http::response::{Resp, json_response, ok_json, with_location};
+use crate::metrics::BackendLabels;
 use crate::secret::Secret;
 use crate::settings::MAX_PASSWORD_BYTES;
 
@@ -61,7 +61,9 @@ pub(crate) async fn post(app: &App, request: &Request) -> ApiResult {
         tracing::error!(error = %err, "cannot sign a token");
         ApiError::internal()
     })?;
-    app.metrics.signing_seconds.observe(signing.elapsed().as_secs_f64());
+    app.metrics
+        .signing_seconds
+        .observe(signing.elapsed().as_secs_f64());
     let body = document(app, vec![issued.token]).render(request.form());
     let response = json_response(StatusCode::CREATED, "application/json", &body);
     Ok(with_location(
@@ -130,12 +132,23 @@ pub(crate) async fn authenticate(
     outcome.map_err(LoginFailure::Backend)
 }
 
-async fn ask_backend(app: &App, username: &str, password: &Secret) -> Result<Identity, BackendError> {
+async fn ask_backend(
+    app: &App,
+    username: &str,
+    password: &Secret,
+) -> Result<Identity, BackendError> {
     let backend = app.backend.name();
-    app.metrics.backend_checks.get_or_create(&BackendLabels { backend: backend.into() }).inc();
+    app.metrics
+        .backend_checks
+        .get_or_create(&BackendLabels {
+            backend: backend.into(),
+        })
+        .inc();
     let started = Instant::now();
     let outcome = app.backend.authenticate(username, password).await;
-    app.metrics.backend_seconds.observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .backend_seconds
+        .observe(started.elapsed().as_secs_f64());
     outcome
 }
 
