@@ -7,6 +7,7 @@
 //! Kisee API. [`app`] ties them together and [`cli`] is the command line.
 
 pub mod app;
+pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod http;

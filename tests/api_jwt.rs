@@ -46,6 +46,7 @@ async fn get_jwt_is_a_coreapi_document_with_an_add_token_link() {
     assert_eq!(link["action"], "post");
     assert_eq!(link["title"], "Create a new JWT");
     assert_eq!(link["fields"], credentials_fields());
+    common::assert_coreapi_links(&doc);
 }
 
 fn credentials_fields() -> Value {

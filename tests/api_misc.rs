@@ -184,6 +184,8 @@ async fn head_is_accepted_wherever_get_is() {
     let paths = [
         "/",
         "/health",
+        "/health/",
+        "/forgotten_passwords/",
         "/jwt/",
         "/users/",
         "/password_recoveries/",
@@ -192,9 +194,12 @@ async fn head_is_accepted_wherever_get_is() {
     ];
 
     for path in paths {
-        let res = server.request("HEAD", path).send().await;
-        assert_eq!(res.code(), 200, "HEAD {path}");
-        assert!(res.body.is_empty(), "HEAD {path} has a body");
+        let head = server.request("HEAD", path).send().await;
+        let get = server.get(path).send().await;
+        assert_eq!(head.code(), 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} has a body");
+        let content_type = head.header("content-type");
+        assert_eq!(content_type, get.header("content-type"), "HEAD {path}");
     }
 }
 

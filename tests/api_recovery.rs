@@ -86,6 +86,7 @@ async fn the_recovery_document_offers_a_reset_password_link() {
         .collect();
     assert_eq!(names, ["username", "email"]);
     assert!(doc.get("recover").is_none(), "{doc}");
+    common::assert_coreapi_links(&doc);
 }
 
 #[tokio::test]
@@ -131,6 +132,7 @@ async fn basic_credentials_earn_a_recover_link_to_the_user() {
     assert_eq!(link["url"], abs("/users/alice/"));
     assert_eq!(link["action"], "patch");
     assert_eq!(link["title"], "Change password");
+    common::assert_coreapi_links(&res.json());
 }
 
 #[tokio::test]

@@ -50,6 +50,7 @@ async fn the_users_document_offers_registration_with_the_enforced_policy() {
     assert_eq!(link["action"], "post");
     assert_eq!(link["title"], "Register a new user");
     assert_eq!(link["fields"], registration_fields(12));
+    common::assert_coreapi_links(&doc);
 }
 
 fn registration_fields(min_length: u64) -> Value {
@@ -284,7 +285,10 @@ async fn a_taken_username_is_409() {
 
 #[tokio::test]
 async fn concurrent_registrations_of_one_name_give_exactly_one_201() {
-    let server = writable().start();
+    // The per-client registration limit would answer 429 past ten attempts.
+    let server = writable()
+        .set("throttle.registrations_per_client.count", json!(0))
+        .start();
     let body = json!({"username": "racer", "password": "racer-password", "email": "r@example.org"});
 
     let mut tasks = JoinSet::new();
@@ -311,6 +315,37 @@ async fn change_with_basic(server: &Server, user: &str, password: &str, patch: &
         .send()
         .await;
     res.code()
+}
+
+#[tokio::test]
+async fn registration_bodies_are_json_whatever_the_content_type() {
+    let server = writable().start();
+    let body = json!({"username": "dave", "password": "dave-password-1", "email": "d@example.org"});
+
+    let res = server
+        .post("/users/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_string())
+        .send()
+        .await;
+
+    assert_eq!(res.code(), 201, "{}", res.text());
+}
+
+#[tokio::test]
+async fn a_password_change_is_refused_when_the_backend_is_read_only() {
+    let user = alice();
+    let server = Fixture::new().user(&user).start();
+
+    let res = server
+        .patch("/users/alice/")
+        .basic(&user.username, &user.password)
+        .json(&password_patch(NEW_PASSWORD))
+        .send()
+        .await;
+
+    assert_problem(&res, 403, "Password change is not available");
+    assert_eq!(login_status(&server, "alice", &user.password).await, 201);
 }
 
 #[tokio::test]

@@ -28,17 +28,30 @@ throttle: {per_user: {failures: 0}, per_client: {failures: 0}, registrations_per
 fn app() -> Arc<App> {
     let settings = Settings::from_yaml(SETTINGS, Path::new("fuzz"), Path::new("."), Vec::new())
         .unwrap_or_else(|e| panic!("settings: {e}"));
-    kisee::app::build(&settings).unwrap_or_else(|e| panic!("app: {e:?}")).app
+    kisee::app::build(&settings)
+        .unwrap_or_else(|e| panic!("app: {e:?}"))
+        .app
 }
 
 fn method() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec!["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"])
+    prop::sample::select(vec![
+        "GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS",
+    ])
 }
 
 fn path() -> impl Strategy<Value = String> {
     let known = prop::sample::select(vec![
-        "/", "/jwt/", "/jwt/abc", "/users/", "/users/alice/", "/users/%ff/", "/password_recoveries/",
-        "/forgotten_passwords/", "/health", "/.well-known/jwks.json", "/public-key/",
+        "/",
+        "/jwt/",
+        "/jwt/abc",
+        "/users/",
+        "/users/alice/",
+        "/users/%ff/",
+        "/password_recoveries/",
+        "/forgotten_passwords/",
+        "/health",
+        "/.well-known/jwks.json",
+        "/public-key/",
     ]);
     prop_oneof![known.prop_map(String::from), "/[a-z%0-9/._-]{0,40}"]
 }
@@ -55,8 +68,10 @@ fn json_body() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
             prop::collection::btree_map(
-                prop::sample::select(vec!["username", "login", "password", "email", "op", "path", "value"])
-                    .prop_map(String::from),
+                prop::sample::select(vec![
+                    "username", "login", "password", "email", "op", "path", "value"
+                ])
+                .prop_map(String::from),
                 inner,
                 0..5,
             )
@@ -128,7 +143,10 @@ proptest! {
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"))
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
     })
 }
 

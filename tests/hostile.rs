@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -475,6 +475,15 @@ async fn too_many_headers_are_refused_with_a_4xx() {
     assert!(status.starts_with("HTTP/1.1 4"), "{status:?}");
 }
 
+/// The 1 s timeouts above, not an error, closed the connection: it lasted.
+fn assert_closed_by_a_timeout(started: Instant) {
+    let lasted = started.elapsed();
+    assert!(
+        lasted >= Duration::from_millis(700),
+        "closed after only {lasted:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_stalled_request_head_is_cut_off() {
     let server = Fixture::new()
@@ -485,7 +494,9 @@ async fn a_stalled_request_head_is_cut_off() {
     tls.write_all(b"GET /health HTTP/1.1\r\nHost: local")
         .await
         .unwrap();
+    let started = Instant::now();
     let received = read_until_closed(&mut tls, Duration::from_secs(10)).await;
+    assert_closed_by_a_timeout(started);
 
     let received = received.expect("the connection is still open 10 s later");
     let text = String::from_utf8_lossy(&received);
@@ -504,7 +515,9 @@ async fn a_stalled_body_is_cut_off() {
 
     let head = b"POST /jwt/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{\"user";
     tls.write_all(head).await.unwrap();
+    let started = Instant::now();
     let received = read_until_closed(&mut tls, Duration::from_secs(10)).await;
+    assert_closed_by_a_timeout(started);
 
     let received = received.expect("the connection is still open 10 s later");
     let text = String::from_utf8_lossy(&received);
@@ -522,12 +535,33 @@ async fn a_stalled_tls_handshake_is_cut_off() {
         .start();
     let mut tcp = server.client().raw_tcp().await;
 
+    let started = Instant::now();
     let received = read_until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert_closed_by_a_timeout(started);
 
     assert!(
         received.is_some(),
         "the connection is still open 10 s later"
     );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let server = Fixture::new()
+        .set("server.idle_timeout", json!("1s"))
+        .start();
+    let mut tls = server.client().raw_tls().await;
+
+    tls.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let received = read_until_closed(&mut tls, Duration::from_secs(10)).await;
+    assert_closed_by_a_timeout(started);
+
+    let received = received.expect("the idle connection is still open 10 s later");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:?}");
 }
 
 #[tokio::test]

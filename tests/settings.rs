@@ -11,10 +11,12 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::server::Exit;
 use common::tokens::{decode_unverified, verify_with_jwks};
 use common::users::hash_matches;
-use common::{Fixture, alice, login, login_status, register};
+use common::{Fixture, Server, alice, eventually, login, login_status, register};
 use serde_json::json;
 
 /// A file with three mistakes in three sections.
@@ -257,8 +259,66 @@ async fn without_a_signing_key_an_ephemeral_one_is_made_with_a_warning() {
         verify_with_jwks(&server, &token).await.claims["sub"],
         "alice"
     );
-    let warned = server.log_records().iter().any(|r| r["level"] == "WARN");
-    assert!(warned, "no WARN line:\n{}", server.logs().join("\n"));
+    let warned = server
+        .log_records()
+        .iter()
+        .any(|r| r["level"] == "WARN" && r.to_string().to_lowercase().contains("key"));
+    assert!(
+        warned,
+        "no WARN about the key:\n{}",
+        server.logs().join("\n")
+    );
+}
+
+/// The word after "password" on the output line that shows the demo account,
+/// waiting (bounded) for the line to be printed.
+async fn demo_root_password(server: &Server) -> String {
+    let find = || {
+        let output = server.output();
+        let line = output
+            .lines()
+            .find(|l| l.contains("root") && l.to_lowercase().contains("password"))?
+            .to_owned();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| w.to_lowercase().starts_with("password"))?;
+        let word = words.get(at + 1)?;
+        Some(word.trim_matches(|c: char| "\"',:=".contains(c)).to_owned())
+    };
+    eventually(Duration::from_secs(5), "the demo account line", || {
+        let found = find();
+        async move { found }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_demo_root_account_has_a_random_password_shown_at_start() {
+    let fixture = Fixture::new().set("backend.memory.demo_root", json!(true));
+    let mut first = fixture.start();
+    let first_password = demo_root_password(&first).await;
+    assert_eq!(login_status(&first, "root", &first_password).await, 201);
+    first.kill();
+
+    let second = fixture.start();
+    let second_password = demo_root_password(&second).await;
+
+    assert_ne!(first_password, second_password);
+    assert_eq!(login_status(&second, "root", &first_password).await, 403);
+    assert_eq!(login_status(&second, "root", &second_password).await, 201);
+}
+
+#[tokio::test]
+async fn there_is_no_root_account_by_default() {
+    let fixture = Fixture::new().set("backend.memory.demo_root", json!(true));
+    let demo = fixture.start();
+    let password = demo_root_password(&demo).await;
+    drop(demo);
+
+    let server = fixture.unset("backend.memory.demo_root").start();
+
+    assert_eq!(login_status(&server, "root", &password).await, 403);
 }
 
 #[tokio::test]

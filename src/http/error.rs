@@ -112,6 +112,11 @@ impl ApiError {
         self.status
     }
 
+    /// The title, for logs.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
     /// The answer for a backend error in the general case. Handlers match
     /// the variants they have their own words for before calling this.
     /// Internal detail is logged here, once, and never sent.

@@ -136,3 +136,40 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// Walks a coreapi document and checks the shape rules of every link in it:
+/// a `title` only when not empty, fields with a name, `required` only when
+/// true.
+pub(crate) fn assert_coreapi_links(doc: &Value) {
+    let Some(object) = doc.as_object() else {
+        return;
+    };
+    if doc["_type"] == "link" {
+        assert!(
+            doc["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://")),
+            "{doc}"
+        );
+        assert!(doc["action"].is_string(), "{doc}");
+        if let Some(title) = doc.get("title") {
+            assert!(
+                title.as_str().is_some_and(|t| !t.is_empty()),
+                "empty title in {doc}"
+            );
+        }
+        for field in doc["fields"].as_array().into_iter().flatten() {
+            assert!(field["name"].is_string(), "{field}");
+            if let Some(required) = field.get("required") {
+                assert_eq!(
+                    required,
+                    &Value::Bool(true),
+                    "`required` only when true: {field}"
+                );
+            }
+        }
+    }
+    for value in object.values() {
+        assert_coreapi_links(value);
+    }
+}

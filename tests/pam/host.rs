@@ -40,7 +40,9 @@ fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<(), String> 
         .map_err(|e| format!("{program} stdin: {e}"))?;
     drop(pipe);
 
-    let out = child.wait_with_output().map_err(|e| format!("{program}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{program}: {e}"))?;
     if out.status.success() {
         return Ok(());
     }
@@ -82,7 +84,12 @@ impl SystemUser {
         let groups: Vec<SystemGroup> = (0..group_count).map(|_| SystemGroup::create()).collect();
         let name = fresh_name();
         let supplementary: Vec<&str> = groups[1..].iter().map(|g| g.name.as_str()).collect();
-        let mut args = vec!["--system", "--no-create-home", "--shell", "/usr/sbin/nologin"];
+        let mut args = vec![
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+        ];
         args.extend(["--gid", &groups[0].name]);
         let list = supplementary.join(",");
         if !list.is_empty() {

@@ -12,17 +12,24 @@ use crate::{accepted_claims, assert_logs_hold_none_of, assert_refused, password,
 /// refuses, and a server on it.
 struct Accounts {
     server: Server,
+    _stack: Stack,
     good: String,
     refused: String,
 }
 
 fn accounts() -> Accounts {
     let (good, refused) = (password("good"), password("refused"));
-    let stack = Stack::new()
-        .account("alice", &good)
-        .account_of("dave", &refused, "another-service");
+    let stack =
+        Stack::new()
+            .account("alice", &good)
+            .account_of("dave", &refused, "another-service");
     let server = stack.fixture().start();
-    Accounts { server, good, refused }
+    Accounts {
+        server,
+        _stack: stack,
+        good,
+        refused,
+    }
 }
 
 #[tokio::test]
@@ -84,7 +91,10 @@ async fn every_kind_of_refusal_gets_the_same_bytes() {
     for res in &responses {
         assert_refused(res);
         assert_eq!(res.body, responses[0].body, "bodies differ");
-        assert_eq!(res.header("content-type"), responses[0].header("content-type"));
+        assert_eq!(
+            res.header("content-type"),
+            responses[0].header("content-type")
+        );
     }
 }
 
@@ -93,7 +103,8 @@ async fn the_token_carries_the_unix_groups_of_the_account() {
     assert_root();
     let user = SystemUser::create(3);
     let secret = password("groups");
-    let server = Stack::new().account(&user.name, &secret).fixture().start();
+    let stack = Stack::new().account(&user.name, &secret);
+    let server = stack.fixture().start();
 
     let claims = accepted_claims(&server, &try_login(&server, &user.name, &secret).await).await;
 
@@ -104,7 +115,8 @@ async fn the_token_carries_the_unix_groups_of_the_account() {
 #[tokio::test]
 async fn root_has_the_root_group_in_its_token() {
     let secret = password("root");
-    let server = Stack::new().account("root", &secret).fixture().start();
+    let stack = Stack::new().account("root", &secret);
+    let server = stack.fixture().start();
 
     let claims = accepted_claims(&server, &try_login(&server, "root", &secret).await).await;
 
@@ -127,8 +139,11 @@ async fn an_account_the_host_does_not_know_has_no_groups_claim() {
 #[tokio::test]
 async fn groups_false_leaves_the_groups_claim_out() {
     let secret = password("root");
-    let fixture = Stack::new().account("root", &secret).fixture();
-    let server = fixture.set("backend.pam.groups", json!(false)).start();
+    let stack = Stack::new().account("root", &secret);
+    let server = stack
+        .fixture()
+        .set("backend.pam.groups", json!(false))
+        .start();
 
     let claims = accepted_claims(&server, &try_login(&server, "root", &secret).await).await;
 
@@ -146,7 +161,10 @@ async fn registration_is_refused_and_not_advertised() {
     let home = a.server.get("/").send().await.json();
     assert_eq!(home["resources"]["users"]["hints"]["allow"], json!(["GET"]));
     let users = a.server.get("/users/").send().await.json();
-    assert!(users.get("register_user").is_none(), "users document: {users}");
+    assert!(
+        users.get("register_user").is_none(),
+        "users document: {users}"
+    );
 }
 
 #[tokio::test]

@@ -32,7 +32,11 @@ const REFUSED: &str = "Failed identification for kisee.";
 /// A password no other test uses, long enough that finding it in a log
 /// cannot be a coincidence.
 fn password(label: &str) -> String {
-    format!("{label}-{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>())
+    format!(
+        "{label}-{:016x}{:08x}",
+        rand::random::<u64>(),
+        rand::random::<u32>()
+    )
 }
 
 /// `POST /jwt/` with these credentials.
@@ -46,7 +50,10 @@ async fn try_login(server: &Server, username: &str, password: &str) -> Response 
 
 /// Asserts a 201 and returns the token's claims, its signature checked
 /// against the server's JWKS.
-async fn accepted_claims(server: &Server, res: &Response) -> serde_json::Map<String, serde_json::Value> {
+async fn accepted_claims(
+    server: &Server,
+    res: &Response,
+) -> serde_json::Map<String, serde_json::Value> {
     assert_eq!(res.code(), 201, "login refused: {}", res.text());
     let token = res.json()["tokens"][0]
         .as_str()

@@ -95,5 +95,8 @@ pub(crate) fn wrapped(fixture: Fixture, service_dir: &Path) -> Fixture {
     fixture
         .env("LD_PRELOAD", LIBPAM_WRAPPER)
         .env("PAM_WRAPPER", "1")
-        .env("PAM_WRAPPER_SERVICE_DIR", &service_dir.display().to_string())
+        .env(
+            "PAM_WRAPPER_SERVICE_DIR",
+            &service_dir.display().to_string(),
+        )
 }

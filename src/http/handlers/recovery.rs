@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use super::string_member;
 use super::tokens::authenticate;
 use crate::app::App;
+use crate::audit::{Event, Outcome};
 use crate::http::documents::{Document, Field, Link, Urls, string_schema};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{Authorization, Request};
@@ -78,12 +81,34 @@ pub(crate) fn post(app: &Arc<App>, request: &Request) -> ApiResult {
     Ok(empty(StatusCode::CREATED))
 }
 
+fn recovery_event(
+    app: &App,
+    user: &str,
+    peer: std::net::SocketAddr,
+    outcome: Outcome,
+    reason: &str,
+    started: Instant,
+) {
+    let backend = app.backend.name();
+    Event {
+        event: "recovery_request",
+        user,
+        peer,
+        backend,
+        outcome,
+        reason,
+        started,
+    }
+    .log();
+}
+
 async fn send_reset(
     app: &App,
     username: Option<String>,
     email: Option<String>,
     peer: std::net::SocketAddr,
 ) {
+    let started = Instant::now();
     let found = app
         .backend
         .find_contact(username.as_deref(), email.as_deref())
@@ -91,7 +116,15 @@ async fn send_reset(
     let contact = match found {
         Ok(Some(contact)) => contact,
         Ok(None) => {
-            tracing::info!(?username, %peer, outcome = "no such account", "password recovery requested");
+            let user = username.as_deref().or(email.as_deref()).unwrap_or_default();
+            recovery_event(
+                app,
+                user,
+                peer,
+                Outcome::Refused,
+                "no such account",
+                started,
+            );
             return;
         }
         Err(err) => {
@@ -102,7 +135,14 @@ async fn send_reset(
     let stamp = app.recovery.stamp(&contact.username);
     match app.tokens.issue_reset(&contact.username, &stamp) {
         Ok(issued) => {
-            tracing::info!(user = %contact.username, %peer, outcome = "sent", "password recovery requested");
+            recovery_event(
+                app,
+                &contact.username,
+                peer,
+                Outcome::Success,
+                "token sent",
+                started,
+            );
             app.recovery.deliver(&contact, &issued.token).await;
         }
         Err(err) => tracing::error!(error = %err, "cannot sign a reset token"),

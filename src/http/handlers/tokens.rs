@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::string_member;
 use crate::app::App;
+use crate::audit::{Event, Outcome};
 use crate::backend::{BackendError, Identity};
 use crate::http::documents::{Document, Field, Link, string_schema};
 use crate::http::error::{ApiError, ApiResult};
@@ -159,23 +160,30 @@ fn log_attempt(
     outcome: &Result<Identity, LoginFailure>,
     started: Instant,
 ) {
-    let outcome = match outcome {
-        Ok(_) => "success",
-        Err(LoginFailure::Throttled(_)) => "throttled",
-        Err(LoginFailure::Backend(BackendError::Refused)) => "refused",
-        Err(LoginFailure::Backend(BackendError::Unavailable(_))) => "unavailable",
-        Err(LoginFailure::Backend(_)) => "error",
+    let (outcome, reason) = match outcome {
+        Ok(_) => (Outcome::Success, ""),
+        Err(LoginFailure::Throttled(_)) => (Outcome::Throttled, "too many failures"),
+        Err(LoginFailure::Backend(BackendError::Refused)) => {
+            (Outcome::Refused, "credentials refused")
+        }
+        Err(LoginFailure::Backend(BackendError::Unavailable(_))) => {
+            (Outcome::Unavailable, "backend unavailable")
+        }
+        Err(LoginFailure::Backend(_)) => (Outcome::Error, "backend fault"),
     };
-    app.metrics.login(app.backend.name(), outcome);
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(
-        user = username,
-        peer = %request.peer,
-        backend = app.backend.name(),
+    app.metrics.login(app.backend.name(), outcome.as_str());
+    let backend = app.backend.name();
+    let peer = request.peer;
+    Event {
+        event: "login",
+        user: username,
+        peer,
+        backend,
         outcome,
-        elapsed_ms = format_args!("{elapsed_ms:.1}"),
-        "login attempt"
-    );
+        reason,
+        started,
+    }
+    .log();
 }
 
 #[cfg(test)]

@@ -4,8 +4,10 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::string_member;
+use std::time::Instant;
+
 use super::tokens::{LoginFailure, authenticate};
+use super::{audit, string_member};
 use crate::app::App;
 use crate::backend::{BackendError, NewUser};
 use crate::http::documents::{Document, Field, Link, Urls, string_schema};
@@ -53,6 +55,15 @@ fn register_link(app: &App) -> Link {
 }
 
 pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
+    let started = Instant::now();
+    let result = register_user(app, request).await;
+    let body = request.json().unwrap_or_default();
+    let user = string_member(&body, "username").unwrap_or_default();
+    audit(app, request, "registration", user, started, &result);
+    result
+}
+
+async fn register_user(app: &App, request: &Request) -> ApiResult {
     if !app.backend.capabilities().register {
         return Err(ApiError::forbidden("Registration is not available"));
     }
@@ -65,7 +76,7 @@ pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
     })?;
 
     match app.backend.register(user).await {
-        Ok(()) => tracing::info!(user = %username, peer = %request.peer, "user registered"),
+        Ok(()) => {}
         Err(BackendError::NotSupported) => {
             return Err(ApiError::forbidden("Registration is not available"));
         }
@@ -100,6 +111,13 @@ fn new_user(app: &App, body: &Value) -> Result<NewUser, ApiError> {
 }
 
 pub(crate) async fn change_password(app: &App, request: &Request, username: &str) -> ApiResult {
+    let started = Instant::now();
+    let result = patch_password(app, request, username).await;
+    audit(app, request, "password_change", username, started, &result);
+    result
+}
+
+async fn patch_password(app: &App, request: &Request, username: &str) -> ApiResult {
     if !app.backend.capabilities().change_password {
         return Err(ApiError::forbidden("Password change is not available"));
     }
@@ -118,7 +136,6 @@ pub(crate) async fn change_password(app: &App, request: &Request, username: &str
         .await
         .map_err(ApiError::from_backend)?;
     app.recovery.rotate(username);
-    tracing::info!(user = %username, peer = %request.peer, "password changed");
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
