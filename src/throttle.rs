@@ -310,12 +310,7 @@ mod tests {
                 clock.0.fetch_add(1, Ordering::SeqCst);
             }
         }
-        let tracked = throttle
-            .per_user
-            .entries
-            .lock()
-            .map(|e| e.len())
-            .unwrap_or(usize::MAX);
+        let tracked = throttle.tracked().0;
         assert!(tracked <= 1_000, "{tracked} keys tracked");
     }
 
