@@ -3,6 +3,8 @@
 //! and memory backend. None may panic or get a 5xx, and every error is a
 //! well-formed problem+json document.
 
+#![allow(clippy::panic, reason = "a test reports failure by panicking")]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
