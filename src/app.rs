@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::recovery::Recovery;
 use crate::settings::{BackendSettings, RegistrationSettings, ServerSettings, Settings};
 use crate::throttle::Throttle;
+use crate::throttle_store::SharedStore;
 use crate::token::{SystemClock, TokenService};
 
 /// Shared state of the server.
@@ -96,12 +97,13 @@ fn build_with(settings: &Settings, previous: Option<&App>) -> Result<Built, Vec<
             .reconfigured(settings.recovery.clone(), public_url),
         None => Recovery::new(settings.recovery.clone(), public_url),
     };
+    let metrics = previous.map_or_else(|| Arc::new(Metrics::new()), |old| Arc::clone(&old.metrics));
     let throttle = match previous {
         Some(old) => {
             old.throttle.set_limits(&settings.throttle);
             Arc::clone(&old.throttle)
         }
-        None => Arc::new(Throttle::new(&settings.throttle, Arc::new(SystemClock))),
+        None => Arc::new(throttle(settings, &metrics)?),
     };
     let app = App {
         backend,
@@ -111,7 +113,7 @@ fn build_with(settings: &Settings, previous: Option<&App>) -> Result<Built, Vec<
         registration: settings.registration.clone(),
         server: settings.server.clone(),
         throttle,
-        metrics: previous.map_or_else(|| Arc::new(Metrics::new()), |old| Arc::clone(&old.metrics)),
+        metrics,
         metrics_on_main: settings.metrics.listen.is_none(),
         settings: settings.clone(),
     };
@@ -133,6 +135,16 @@ fn tokens(
     }
     let (service, generated) = TokenService::new(&settings.jwt, Arc::new(SystemClock))?;
     Ok((Arc::new(service), generated))
+}
+
+fn throttle(settings: &Settings, metrics: &Metrics) -> Result<Throttle, Vec<String>> {
+    let local = Throttle::new(&settings.throttle, Arc::new(SystemClock));
+    let Some(url) = &settings.throttle.redis_url else {
+        return Ok(local);
+    };
+    let up = metrics.throttle_store_up.clone();
+    let store = SharedStore::new(url, settings.throttle.redis_timeout, up).map_err(|e| vec![e])?;
+    Ok(local.with_shared_store(store))
 }
 
 type BuiltBackend = (Arc<dyn Backend>, Option<DemoAccount>);

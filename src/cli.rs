@@ -295,7 +295,7 @@ fn reload(live: &crate::http::server::Live, path: &Path) -> Result<(), Vec<Strin
 
 /// Settings a reload cannot apply: the sockets already bound, the
 /// connection bound, the log subscriber.
-fn restart_only_changes(old: &Settings, new: &Settings) -> [(&'static str, bool); 5] {
+fn restart_only_changes(old: &Settings, new: &Settings) -> [(&'static str, bool); 6] {
     [
         ("server.listen", old.server.listen != new.server.listen),
         (
@@ -305,6 +305,10 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> [(&'static str, bool)
         ("metrics.listen", old.metrics.listen != new.metrics.listen),
         ("log.level", old.log.level != new.log.level),
         ("log.format", old.log.json != new.log.json),
+        (
+            "throttle.redis_url",
+            old.throttle.redis_url != new.throttle.redis_url,
+        ),
     ]
 }
 

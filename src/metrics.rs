@@ -56,6 +56,8 @@ pub struct Metrics {
     pub open_connections: Gauge,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: Counter,
+    /// 1 while the shared throttle store answers (always 1 without one).
+    pub throttle_store_up: Gauge,
 }
 
 impl Metrics {
@@ -110,6 +112,13 @@ impl Metrics {
             "TLS handshakes that failed or timed out",
             tls_handshake_failures.clone(),
         );
+        let throttle_store_up = Gauge::default();
+        registry.register(
+            "throttle_store_up",
+            "1 while the shared throttle store answers; 0 while local counts decide",
+            throttle_store_up.clone(),
+        );
+        throttle_store_up.set(1);
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -128,6 +137,7 @@ impl Metrics {
             backend_up,
             open_connections,
             tls_handshake_failures,
+            throttle_store_up,
         }
     }
 

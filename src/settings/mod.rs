@@ -60,6 +60,12 @@ pub struct ThrottleSettings {
     pub per_client: Limit,
     /// Registrations per client address (default 10 in 1 hour).
     pub registrations_per_client: Limit,
+    /// Where counts are kept: `None` in this process (the default), or a
+    /// Redis URL whose counts every replica shares.
+    pub redis_url: Option<String>,
+    /// Time allowed for each Redis call before local counts decide
+    /// (default 250 ms).
+    pub redis_timeout: Duration,
 }
 
 /// So many events in a sliding window; a count of 0 turns the limit off.
@@ -722,17 +728,42 @@ fn read_recovery(node: &Node) -> RecoverySettings {
 }
 
 fn read_throttle(node: &Node) -> ThrottleSettings {
-    let store: String = node.get("store", "memory", "memory".to_string());
-    if store != "memory" {
-        node.problem("store", format!("expected memory, not {store:?}"));
-    }
+    let store: String = node.get("store", "memory or redis", "memory".to_string());
+    let redis_url: Option<String> = node.opt("redis_url", "a redis:// URL");
+    let redis_url = match (store.as_str(), redis_url) {
+        ("memory", _) => None,
+        ("redis", Some(url)) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Some(url)
+        }
+        ("redis", _) => {
+            node.problem(
+                "redis_url",
+                "a redis:// URL is required when store is redis",
+            );
+            None
+        }
+        (other, _) => {
+            node.problem("store", format!("expected memory or redis, not {other:?}"));
+            None
+        }
+    };
     let throttle = ThrottleSettings {
         per_user: read_limit(node, "per_user", "failures", 5, 300),
         per_client: read_limit(node, "per_client", "failures", 50, 300),
         registrations_per_client: read_limit(node, "registrations_per_client", "count", 10, 3600),
+        redis_url,
+        redis_timeout: positive_millis(node, "redis_timeout", Duration::from_millis(250)),
     };
     node.finish();
     throttle
+}
+
+fn positive_millis(node: &Node, key: &str, default: Duration) -> Duration {
+    let duration = node.duration(key, default);
+    if duration.is_zero() {
+        node.problem(key, "must be more than zero");
+    }
+    duration
 }
 
 fn read_limit(node: &Node, key: &str, count_key: &str, count: usize, seconds: u64) -> Limit {

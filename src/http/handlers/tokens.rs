@@ -116,18 +116,21 @@ pub(crate) async fn authenticate(
     peer: SocketAddr,
 ) -> Result<Identity, LoginFailure> {
     let client = peer.ip();
-    app.throttle.check_login(username, client).map_err(|t| {
-        app.metrics.throttled("login");
-        LoginFailure::Throttled(t.retry_after)
-    })?;
+    app.throttle
+        .check_login(username, client)
+        .await
+        .map_err(|t| {
+            app.metrics.throttled("login");
+            LoginFailure::Throttled(t.retry_after)
+        })?;
     let outcome = if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
         Err(BackendError::Refused)
     } else {
         ask_backend(app, username, password).await
     };
     match &outcome {
-        Ok(identity) => app.throttle.record_success(&identity.username),
-        Err(BackendError::Refused) => app.throttle.record_failure(username, client),
+        Ok(identity) => app.throttle.record_success(&identity.username).await,
+        Err(BackendError::Refused) => app.throttle.record_failure(username, client).await,
         Err(_) => {}
     }
     outcome.map_err(LoginFailure::Backend)

@@ -70,10 +70,13 @@ async fn register_user(app: &App, request: &Request) -> ApiResult {
     let body = request.json()?;
     let user = new_user(app, &body)?;
     let username = user.username.clone();
-    app.throttle.register(request.peer.ip()).map_err(|t| {
-        app.metrics.throttled("registration");
-        ApiError::throttled(t.retry_after)
-    })?;
+    app.throttle
+        .register(request.peer.ip())
+        .await
+        .map_err(|t| {
+            app.metrics.throttled("registration");
+            ApiError::throttled(t.retry_after)
+        })?;
 
     match app.backend.register(user).await {
         Ok(()) => {}
