@@ -4,7 +4,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+
+use crate::app::Built;
+use crate::http::server;
+use crate::lifecycle;
 
 use crate::settings::{EMBEDDED_DEFAULT, Settings, SettingsError};
 
@@ -161,49 +167,49 @@ fn serve(explicit: Option<&Path>) -> ExitCode {
     };
     announce_start(&settings, &built);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build();
-    let runtime = match runtime {
-        Ok(runtime) => runtime,
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(listen_and_serve(&settings, built, explicit)),
         Err(err) => {
             tracing::error!(error = %err, "cannot start the async runtime");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Binds every listener, then serves until SIGTERM or Ctrl-C, reloading on
+/// SIGHUP.
+async fn listen_and_serve(settings: &Settings, built: Built, explicit: Option<&Path>) -> ExitCode {
+    let listeners = match server::bind(&settings.server.listen).await {
+        Ok(listeners) => listeners,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        let listeners = match crate::http::server::bind(&settings.server.listen).await {
-            Ok(listeners) => listeners,
+    if let Some(addr) = settings.metrics.listen {
+        match server::bind(&[addr]).await {
+            Ok(bound) => {
+                for listener in bound {
+                    tokio::spawn(server::run_metrics(Arc::clone(&built.app), listener));
+                }
+            }
             Err(err) => {
-                tracing::error!(error = %err, "cannot listen");
+                tracing::error!(error = %err, "cannot listen for metrics");
                 return ExitCode::FAILURE;
             }
-        };
-        if let Some(addr) = settings.metrics.listen {
-            match crate::http::server::bind(&[addr]).await {
-                Ok(mut bound) => {
-                    let app = std::sync::Arc::clone(&built.app);
-                    if let Some(listener) = bound.pop() {
-                        tokio::spawn(crate::http::server::run_metrics(app, listener));
-                    }
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot listen for metrics");
-                    return ExitCode::FAILURE;
-                }
-            }
         }
-        let live = crate::http::server::Live::new(built.app, built.tls);
-        tokio::spawn(reload_on_hangup(
-            std::sync::Arc::clone(&live),
-            settings_path(explicit),
-        ));
-        crate::http::server::run(live, listeners, shutdown_signal()).await;
-        ExitCode::SUCCESS
-    })
+    }
+    let live = server::Live::new(built.app, built.tls);
+    let path = lifecycle::settings_path(explicit);
+    tokio::spawn(lifecycle::reload_on_hangup(Arc::clone(&live), path));
+    server::run(live, listeners, lifecycle::shutdown_signal()).await;
+    ExitCode::SUCCESS
 }
 
-fn announce_start(settings: &Settings, built: &crate::app::Built) {
+fn announce_start(settings: &Settings, built: &Built) {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         backend = built.app.backend.name(),
@@ -228,104 +234,5 @@ fn announce_start(settings: &Settings, built: &crate::app::Built) {
             demo.username,
             demo.password.expose()
         );
-    }
-}
-
-/// The file a reload reads: the one the server started from, when it
-/// started from a file.
-fn settings_path(explicit: Option<&Path>) -> Option<PathBuf> {
-    let default = Path::new("settings.yaml");
-    explicit
-        .map(Path::to_path_buf)
-        .or_else(|| default.exists().then(|| default.to_path_buf()))
-}
-
-/// On SIGHUP, reads the settings file, certificate and keys again. The new
-/// configuration replaces the running one only when all of it is valid;
-/// otherwise the running one stays, and the log says why.
-async fn reload_on_hangup(live: std::sync::Arc<crate::http::server::Live>, path: Option<PathBuf>) {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        tracing::warn!("cannot watch SIGHUP: reloading is off");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        let Some(path) = &path else {
-            tracing::warn!("SIGHUP ignored: the server runs on the built-in settings, not a file");
-            continue;
-        };
-        match reload(&live, path) {
-            Ok(()) => tracing::info!(settings = %path.display(), "settings reloaded"),
-            Err(problems) => {
-                for problem in &problems {
-                    tracing::error!(problem = %problem, "reload refused");
-                }
-                tracing::error!(
-                    count = problems.len(),
-                    "reload refused: the running settings stay"
-                );
-            }
-        }
-    }
-}
-
-fn reload(live: &crate::http::server::Live, path: &Path) -> Result<(), Vec<String>> {
-    let settings = Settings::load(path).map_err(|err| match err {
-        SettingsError::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
-        other => vec![other.to_string()],
-    })?;
-    let current = live.app();
-    for (what, changed) in restart_only_changes(&current.settings, &settings) {
-        if changed {
-            tracing::warn!(key = what, "changed, but takes effect only at restart");
-        }
-    }
-    let built = crate::app::rebuild(&settings, &current)?;
-    if let Some(demo) = &built.demo {
-        eprintln!(
-            "demo account: username {} password {}",
-            demo.username,
-            demo.password.expose()
-        );
-    }
-    live.replace(built.app, built.tls);
-    Ok(())
-}
-
-/// Settings a reload cannot apply: the sockets already bound, the
-/// connection bound, the log subscriber.
-fn restart_only_changes(old: &Settings, new: &Settings) -> [(&'static str, bool); 6] {
-    [
-        ("server.listen", old.server.listen != new.server.listen),
-        (
-            "server.max_connections",
-            old.server.max_connections != new.server.max_connections,
-        ),
-        ("metrics.listen", old.metrics.listen != new.metrics.listen),
-        ("log.level", old.log.level != new.log.level),
-        ("log.format", old.log.json != new.log.json),
-        (
-            "throttle.redis_url",
-            old.throttle.redis_url != new.throttle.redis_url,
-        ),
-    ]
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-    tokio::select! {
-        _ = interrupt => tracing::info!("interrupted"),
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
     }
 }

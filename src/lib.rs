@@ -11,6 +11,7 @@ pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod http;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod migrate;
