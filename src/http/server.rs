@@ -169,30 +169,29 @@ async fn accept_loop(live: Arc<Live>, listener: TcpListener) {
             tracing::warn!(%peer, "connection refused: too many open connections");
             continue;
         };
-        let generation = live.generation();
-        let stopped = live.stop.subscribe();
+        let live = Arc::clone(&live);
         tokio::spawn(async move {
+            let generation = live.generation();
             generation.app.metrics.open_connections.inc();
-            serve(&generation, stream, peer, stopped).await;
+            serve(&live, &generation, stream, peer).await;
             generation.app.metrics.open_connections.dec();
             drop(permit);
         });
     }
 }
 
-async fn serve(
-    shared: &Generation,
-    stream: TcpStream,
-    peer: SocketAddr,
-    stopped: watch::Receiver<bool>,
-) {
+/// Serves one connection: the TLS handshake and HTTP settings of the
+/// generation current when it was accepted, and for each request the
+/// application current when the request arrives, so that a reload reaches
+/// long-lived connections too.
+async fn serve(live: &Arc<Live>, shared: &Generation, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let server = &shared.app.server;
     let Some(tls) = &shared.tls else {
-        return serve_http(shared, Activity::wrap(stream), peer, false, stopped).await;
+        return serve_http(live, shared, Activity::wrap(stream), peer, false).await;
     };
     match tokio::time::timeout(server.handshake_timeout, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_http(shared, Activity::wrap(stream), peer, true, stopped).await,
+        Ok(Ok(stream)) => serve_http(live, shared, Activity::wrap(stream), peer, true).await,
         Ok(Err(err)) => {
             shared.app.metrics.tls_handshake_failures.inc();
             tracing::debug!(%peer, error = %err, "TLS handshake failed");
@@ -205,21 +204,26 @@ async fn serve(
 }
 
 async fn serve_http<T>(
+    live: &Arc<Live>,
     shared: &Generation,
     io: Activity<T>,
     peer: SocketAddr,
     tls: bool,
-    mut stopped: watch::Receiver<bool>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let idle_timeout = shared.app.server.idle_timeout;
     let clock = io.clock();
-    let app = Arc::clone(&shared.app);
-    let service = service_fn(move |request| router::handle(Arc::clone(&app), peer, tls, request));
+    let current = Arc::clone(live);
+    let service = service_fn(move |request| router::handle(current.app(), peer, tls, request));
     let connection = shared.builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
-    let mut draining = false;
+    let mut stopped = live.stop.subscribe();
+    // Shutdown may have begun during the handshake: drain at once then.
+    let mut draining = *stopped.borrow();
+    if draining {
+        connection.as_mut().graceful_shutdown();
+    }
 
     loop {
         let deadline = clock.last_activity() + idle_timeout;
