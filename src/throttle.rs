@@ -151,9 +151,17 @@ impl Throttle {
     }
 }
 
+/// Characters of a username that make its key: longer names are refused
+/// before the backend anyway, and must not make the table grow.
+const KEY_CHARS: usize = 256;
+
 /// Usernames differing only in case are one user to most directories.
 fn user_key(username: &str) -> String {
-    username.to_lowercase()
+    let end = username
+        .char_indices()
+        .nth(KEY_CHARS)
+        .map_or(username.len(), |(at, _)| at);
+    username.get(..end).unwrap_or(username).to_lowercase()
 }
 
 fn window_of(limit: Limit) -> u64 {
@@ -369,6 +377,12 @@ mod tests {
         }
         let tracked = throttle.tracked().0;
         assert!(tracked <= 1_000, "{tracked} keys tracked");
+    }
+
+    #[test]
+    fn keys_are_case_folded_and_bounded() {
+        assert_eq!(user_key("Alice"), "alice");
+        assert_eq!(user_key(&"é".repeat(10_000)).chars().count(), KEY_CHARS);
     }
 
     #[tokio::test]

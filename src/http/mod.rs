@@ -9,3 +9,4 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod server;
+mod watchdog;

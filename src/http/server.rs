@@ -5,22 +5,20 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::router;
+use super::watchdog::{Watch, Watched};
 use crate::app::App;
 
 /// Largest request head (request line and headers) accepted on HTTP/1.1,
@@ -188,10 +186,10 @@ async fn serve(live: &Arc<Live>, shared: &Generation, stream: TcpStream, peer: S
     let _ = stream.set_nodelay(true);
     let server = &shared.app.server;
     let Some(tls) = &shared.tls else {
-        return serve_http(live, shared, Activity::wrap(stream), peer, false).await;
+        return serve_http(live, shared, stream, peer, false).await;
     };
     match tokio::time::timeout(server.handshake_timeout, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_http(live, shared, Activity::wrap(stream), peer, true).await,
+        Ok(Ok(stream)) => serve_http(live, shared, stream, peer, true).await,
         Ok(Err(err)) => {
             shared.app.metrics.tls_handshake_failures.inc();
             tracing::debug!(%peer, error = %err, "TLS handshake failed");
@@ -203,20 +201,27 @@ async fn serve(live: &Arc<Live>, shared: &Generation, stream: TcpStream, peer: S
     }
 }
 
-async fn serve_http<T>(
-    live: &Arc<Live>,
-    shared: &Generation,
-    io: Activity<T>,
-    peer: SocketAddr,
-    tls: bool,
-) where
+async fn serve_http<T>(live: &Arc<Live>, shared: &Generation, io: T, peer: SocketAddr, tls: bool)
+where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let idle_timeout = shared.app.server.idle_timeout;
-    let clock = io.clock();
-    let current = Arc::clone(live);
-    let service = service_fn(move |request| router::handle(current.app(), peer, tls, request));
-    let connection = shared.builder.serve_connection(TokioIo::new(io), service);
+    let (header_timeout, idle_timeout) = (
+        shared.app.server.header_timeout,
+        shared.app.server.idle_timeout,
+    );
+    let watch = Watch::new();
+    let (current, requests) = (Arc::clone(live), Arc::clone(&watch));
+    let service = service_fn(move |request| {
+        let guard = requests.request_started();
+        let app = current.app();
+        async move {
+            let response = router::handle(app, peer, tls, request).await;
+            drop(guard);
+            response
+        }
+    });
+    let io = TokioIo::new(Watched::new(io, Arc::clone(&watch)));
+    let connection = shared.builder.serve_connection(io, service);
     tokio::pin!(connection);
     let mut stopped = live.stop.subscribe();
     // Shutdown may have begun during the handshake: drain at once then.
@@ -226,7 +231,8 @@ async fn serve_http<T>(
     }
 
     loop {
-        let deadline = clock.last_activity() + idle_timeout;
+        let deadline = watch.deadline(header_timeout, idle_timeout);
+        let wake = deadline.unwrap_or_else(|| Instant::now() + idle_timeout);
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(err) = result {
@@ -239,104 +245,15 @@ async fn serve_http<T>(
                 connection.as_mut().graceful_shutdown();
                 draining = true;
             }
-            () = tokio::time::sleep_until(deadline.into()) => {
-                if clock.last_activity() + idle_timeout <= Instant::now() {
-                    tracing::debug!(%peer, "idle connection closed");
+            () = watch.changed() => {}
+            () = tokio::time::sleep_until(wake.into()) => {
+                let due = watch.deadline(header_timeout, idle_timeout);
+                if due.is_some_and(|due| due <= Instant::now()) {
+                    tracing::debug!(%peer, "connection closed: no request in time");
                     return;
                 }
             }
         }
-    }
-}
-
-/// When bytes last moved on a connection.
-#[derive(Clone)]
-struct ActivityClock {
-    origin: Instant,
-    last_millis: Arc<AtomicU64>,
-}
-
-impl ActivityClock {
-    fn touch(&self) {
-        let millis = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_millis.store(millis, Ordering::Relaxed);
-    }
-
-    fn last_activity(&self) -> Instant {
-        self.origin + Duration::from_millis(self.last_millis.load(Ordering::Relaxed))
-    }
-}
-
-/// A stream that records when it last read or wrote, for the idle timeout.
-struct Activity<T> {
-    inner: T,
-    clock: ActivityClock,
-}
-
-impl<T> Activity<T> {
-    fn wrap(inner: T) -> Self {
-        let clock = ActivityClock {
-            origin: Instant::now(),
-            last_millis: Arc::new(AtomicU64::new(0)),
-        };
-        Self { inner, clock }
-    }
-
-    fn clock(&self) -> ActivityClock {
-        self.clock.clone()
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Activity<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.clock.touch();
-        }
-        polled
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Activity<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.clock.touch();
-        }
-        polled
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.clock.touch();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }
 
