@@ -83,11 +83,16 @@ impl Request {
             .get_all(ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let plain = accept.flat_map(|v| v.split(',')).any(|range| {
-            let media = range.split(';').next().unwrap_or_default().trim();
-            media.eq_ignore_ascii_case("application/json")
+        let ranges = accept.flat_map(|v| v.split(',')).filter_map(media_range);
+        // The most preferred range decides; on a tie, the first listed.
+        let best = ranges.fold(None, |best: Option<(String, f32)>, (media, q)| match best {
+            Some((_, best_q)) if best_q >= q => best,
+            _ => Some((media, q)),
         });
-        if plain { Form::Plain } else { Form::CoreApi }
+        match best {
+            Some((media, q)) if q > 0.0 && media == "application/json" => Form::Plain,
+            _ => Form::CoreApi,
+        }
     }
 
     /// The body as JSON, whatever the `Content-Type` says.
@@ -114,6 +119,17 @@ impl Request {
     }
 }
 
+/// A media range of an `Accept` header, lower-cased, with its quality.
+fn media_range(range: &str) -> Option<(String, f32)> {
+    let mut parts = range.split(';');
+    let media = parts.next()?.trim().to_ascii_lowercase();
+    let q = parts
+        .filter_map(|p| p.trim().strip_prefix("q="))
+        .find_map(|q| q.trim().parse::<f32>().ok())
+        .unwrap_or(1.0);
+    (!media.is_empty()).then_some((media, q))
+}
+
 fn parse_basic(credentials: &str) -> Option<Authorization> {
     let decoded = String::from_utf8(STANDARD.decode(credentials).ok()?).ok()?;
     let (username, password) = decoded.split_once(':')?;
@@ -122,4 +138,43 @@ fn parse_basic(credentials: &str) -> Option<Authorization> {
         username,
         password: Secret::new(password),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form_for(accept: &str) -> Form {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            http::HeaderValue::from_str(accept).unwrap_or_else(|_| panic!()),
+        );
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let request = Request {
+            method: Method::GET,
+            path: "/".into(),
+            headers,
+            body: Bytes::new(),
+            peer,
+        };
+        request.form()
+    }
+
+    #[test]
+    fn the_most_preferred_media_range_picks_the_form() {
+        assert_eq!(form_for("application/json"), Form::Plain);
+        assert_eq!(form_for("Application/JSON; charset=utf-8"), Form::Plain);
+        assert_eq!(form_for("*/*"), Form::CoreApi);
+        assert_eq!(form_for("application/coreapi+json"), Form::CoreApi);
+        assert_eq!(
+            form_for("application/json;q=0.5, application/coreapi+json"),
+            Form::CoreApi
+        );
+        assert_eq!(
+            form_for("application/coreapi+json;q=0.1, application/json"),
+            Form::Plain
+        );
+        assert_eq!(form_for("application/json;q=0"), Form::CoreApi);
+    }
 }

@@ -179,6 +179,9 @@ impl TokenService {
         claims.insert("aud".into(), json!(RESET_AUDIENCE));
         claims.insert("purpose".into(), json!(RESET_PURPOSE));
         claims.insert("rst".into(), json!(stamp));
+        // The original Kisee named the user in this claim; clients that read
+        // it to build the password-change URL keep working.
+        claims.insert("password_reset_for".into(), json!(username));
         self.sign(claims)
     }
 

@@ -15,35 +15,46 @@ use crate::http::request::{Authorization, Request};
 use crate::http::response::{Resp, empty, ok_json};
 use crate::token::Verified;
 use http::StatusCode;
+use serde_json::json;
 
+/// Without credentials, how to ask for a reset token; with valid Basic
+/// credentials or a live reset token, where to change the password.
 pub(crate) async fn get(app: &App, request: &Request) -> Resp {
     let urls = &app.urls;
-    let reset = Link {
-        url: urls.absolute("/password_recoveries/"),
+    let doc = Document::new(
+        urls.absolute("/password_recoveries/"),
+        "Forgotten password management",
+    );
+    let doc = match known_user(app, request).await {
+        Some(username) => doc.link("recover", recover_link(app, &username)),
+        None => doc.link("reset_password", reset_link(app)),
+    };
+    ok_json(&doc.render(request.form()))
+}
+
+fn reset_link(app: &App) -> Link {
+    Link {
+        url: app.urls.absolute("/password_recoveries/"),
         action: "post",
-        title: "Reset a password",
+        title: "",
         description: "POST a username or an email address to receive a password-reset token.",
         fields: vec![
             Field::optional("username", string_schema()),
-            Field::optional("email", string_schema()),
+            Field::optional("email", json!({"type": "string", "format": "email"})),
         ],
-    };
-    let mut doc = Document::new(
-        urls.absolute("/password_recoveries/"),
-        "Forgotten password management",
-    )
-    .link("reset_password", reset);
-    if let Some(username) = known_user(app, request).await {
-        let recover = Link {
-            url: urls.absolute(&Urls::user_path(&username)),
-            action: "patch",
-            title: "Change password",
-            description: "PATCH with a JSON Patch replacing /password.",
-            fields: Vec::new(),
-        };
-        doc = doc.link("recover", recover);
     }
-    ok_json(&doc.render(request.form()))
+}
+
+fn recover_link(app: &App, username: &str) -> Link {
+    let min_length = app.registration.password_min_length;
+    let password = json!({"type": "string", "minLength": min_length, "format": "password"});
+    Link {
+        url: app.urls.absolute(&Urls::user_path(username)),
+        action: "patch",
+        title: "Change password",
+        description: "PATCH with a JSON Patch replacing /password.",
+        fields: vec![Field::optional("password", password)],
+    }
 }
 
 /// The user proven by valid Basic credentials or a live reset token.

@@ -23,7 +23,7 @@ pub(crate) fn get(app: &App, request: &Request) -> Resp {
     let patch = Link {
         url: urls.absolute("/users/{username}/"),
         action: "patch",
-        title: "Change password",
+        title: "Patch a user",
         description: "PATCH a user with a JSON Patch replacing /password.",
         fields: Vec::new(),
     };
