@@ -38,6 +38,12 @@ enum Command {
     /// Read a password on standard input and print its Argon2id PHC string,
     /// for `backend.memory.users[].password_hash`.
     HashPassword,
+    /// Print the settings.yaml equivalent to the original Python Kisee's
+    /// settings.toml, with comments for what needs the operator's hand.
+    MigrateSettings {
+        /// The original's settings.toml.
+        original: PathBuf,
+    },
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -47,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(cli.settings.as_deref()),
         Command::CheckSettings => check_settings(cli.settings.as_deref()),
         Command::HashPassword => hash_password(),
+        Command::MigrateSettings { original } => migrate_settings(&original),
     }
 }
 
@@ -125,6 +132,26 @@ fn check_settings(explicit: Option<&Path>) -> ExitCode {
     }
     println!("settings OK");
     ExitCode::SUCCESS
+}
+
+fn migrate_settings(original: &Path) -> ExitCode {
+    let text = match std::fs::read_to_string(original) {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("kisee: cannot read {}: {err}", original.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::migrate::migrate_settings(&text) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("kisee: {}: {problems}", original.display());
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn hash_password() -> ExitCode {
