@@ -86,11 +86,6 @@ impl Hasher {
             .await
             .map_err(|err| BackendError::Fault(format!("hash task failed: {err}")))
     }
-
-    /// Hashes waiting for or holding a permit right now, for tests and metrics.
-    pub fn available_permits(&self) -> usize {
-        self.permits.available_permits()
-    }
 }
 
 #[cfg(test)]
