@@ -61,9 +61,9 @@ pub fn build(settings: &Settings) -> Result<Built, Vec<String>> {
 
 /// Builds the application again from new settings, keeping what must
 /// survive a reload: metrics, throttle counts, reset stamps, the backend
-/// when its settings did not change (so a users file is never read back
-/// while the old backend may still write it), and a generated signing key
-/// when the key settings did not change.
+/// when its settings did not change or when it writes a users file (see
+/// `keeps_backend`), and a generated signing key when the key settings did
+/// not change.
 pub fn rebuild(settings: &Settings, previous: &App) -> Result<Built, Vec<String>> {
     build_with(settings, Some(previous))
 }
@@ -147,10 +147,34 @@ fn throttle(settings: &Settings, metrics: &Metrics) -> Result<Throttle, Vec<Stri
     Ok(local.with_shared_store(store))
 }
 
+/// Whether a reload keeps the running backend: when its settings did not
+/// change, and when both old and new are memory backends writing the same
+/// users file. A second backend on that file would read it while requests
+/// in flight still write through the first, and could lose their accounts;
+/// such changes wait for a restart.
+fn keeps_backend(old: &BackendSettings, new: &BackendSettings) -> bool {
+    if old == new {
+        return true;
+    }
+    match (old, new) {
+        (BackendSettings::Memory(a), BackendSettings::Memory(b))
+            if a.users_file.is_some() && a.users_file == b.users_file =>
+        {
+            tracing::warn!(
+                "backend.memory changed but keeps its users_file: the change takes effect at restart"
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
 type BuiltBackend = (Arc<dyn Backend>, Option<DemoAccount>);
 
 fn backend(settings: &Settings, previous: Option<&App>) -> Result<BuiltBackend, String> {
-    if let Some(old) = previous.filter(|old| old.settings.backend == settings.backend) {
+    if let Some(old) =
+        previous.filter(|old| keeps_backend(&old.settings.backend, &settings.backend))
+    {
         return Ok((Arc::clone(&old.backend), None));
     }
     match &settings.backend {

@@ -198,7 +198,12 @@ fn serve(explicit: Option<&Path>) -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(listen_and_serve(&settings, built, explicit)),
+        Ok(runtime) => {
+            let code = runtime.block_on(listen_and_serve(&settings, built, explicit));
+            // A PAM call stuck in a module must not keep the process alive.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            code
+        }
         Err(err) => {
             tracing::error!(error = %err, "cannot start the async runtime");
             ExitCode::FAILURE

@@ -56,6 +56,19 @@ impl Recovery {
         stamps.get(username).is_some_and(|current| current == stamp)
     }
 
+    /// Uses up `stamp` if it is the user's current one, in one step, so
+    /// that one reset token cannot serve two requests at once.
+    pub fn consume(&self, username: &str, stamp: &str) -> bool {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        match stamps.get_mut(username) {
+            Some(current) if current == stamp => {
+                *current = random_id();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Invalidates every reset token of the user (after a password change).
     pub fn rotate(&self, username: &str) {
         let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());

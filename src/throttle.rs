@@ -67,43 +67,60 @@ impl Throttle {
         }
     }
 
-    /// Whether a login for `username` from `client` may go to the backend.
-    pub async fn check_login(&self, username: &str, client: IpAddr) -> Result<(), Throttled> {
+    /// Counts a login attempt before the backend is asked, refusing it when
+    /// the user or the client has no attempt left. Checking and counting are
+    /// one step, so attempts sent all at once are counted as they arrive and
+    /// cannot all pass the check before the first one fails. The attempt
+    /// stays counted as a failure unless [`Throttle::succeeded`] or
+    /// [`Throttle::abandoned`] says otherwise.
+    pub async fn begin_login(&self, username: &str, client: IpAddr) -> Result<Attempt, Throttled> {
         let now = self.clock.now();
-        let user = self.check(&self.per_user, &user_key(username), now).await;
-        let client = self.check(&self.per_client, &client.to_string(), now).await;
-        match (user, client) {
-            (Ok(()), Ok(())) => Ok(()),
-            (Err(a), Err(b)) => Err(Throttled {
-                retry_after: a.retry_after.max(b.retry_after),
-            }),
-            (Err(t), _) | (_, Err(t)) => Err(t),
-        }
+        let (user, client) = (user_key(username), client.to_string());
+        let user_slot = self.reserve(&self.per_user, &user, now).await?;
+        let client_slot = match self.reserve(&self.per_client, &client, now).await {
+            Ok(slot) => slot,
+            Err(throttled) => {
+                self.release(&self.per_user, &user, user_slot).await;
+                return Err(throttled);
+            }
+        };
+        Ok(Attempt {
+            user,
+            client,
+            user_slot,
+            client_slot,
+        })
     }
 
-    /// Counts a refused login.
-    pub async fn record_failure(&self, username: &str, client: IpAddr) {
-        let now = self.clock.now();
-        self.record(&self.per_user, user_key(username), now).await;
-        self.record(&self.per_client, client.to_string(), now).await;
+    /// The attempt succeeded: the user's count is cleared (under the name
+    /// sent and the name the backend answered with), and the attempt does
+    /// not count against the client.
+    pub async fn succeeded(&self, attempt: Attempt, username: &str) {
+        for key in [attempt.user, user_key(username)] {
+            if let Some(store) = &self.shared {
+                store.clear(&self.per_user.shared_key(&key)).await;
+            }
+            self.per_user.clear(&key);
+        }
+        self.release(&self.per_client, &attempt.client, attempt.client_slot)
+            .await;
     }
 
-    /// A successful login clears the user's count (not the client's).
-    pub async fn record_success(&self, username: &str) {
-        let key = user_key(username);
-        if let Some(store) = &self.shared {
-            store.clear(&self.per_user.shared_key(&key)).await;
-        }
-        self.per_user.clear(&key);
+    /// The attempt came to nothing (the backend could not answer): it
+    /// counts against neither the user nor the client.
+    pub async fn abandoned(&self, attempt: Attempt) {
+        self.release(&self.per_user, &attempt.user, attempt.user_slot)
+            .await;
+        self.release(&self.per_client, &attempt.client, attempt.client_slot)
+            .await;
     }
 
     /// Counts a registration attempt from `client`, refusing it past the limit.
     pub async fn register(&self, client: IpAddr) -> Result<(), Throttled> {
         let now = self.clock.now();
-        let key = client.to_string();
-        self.check(&self.registrations, &key, now).await?;
-        self.record(&self.registrations, key, now).await;
-        Ok(())
+        self.reserve(&self.registrations, &client.to_string(), now)
+            .await
+            .map(drop)
     }
 
     /// Applies new limits, keeping the counts (after a settings reload).
@@ -123,60 +140,103 @@ impl Throttle {
         )
     }
 
-    async fn check(&self, table: &Table, key: &str, now: u64) -> Result<(), Throttled> {
+    /// Counts one event for `key` unless its limit is reached.
+    async fn reserve(&self, table: &Table, key: &str, now: u64) -> Result<Slot, Throttled> {
         let limit = table.limit();
         if limit.count == 0 {
-            return Ok(());
+            return Ok(Slot::Untracked);
         }
         if let Some(store) = &self.shared {
             let window = window_of(limit);
-            if let Some(times) = store.failures(&table.shared_key(key), now, window).await {
-                return verdict(times.first().copied(), times.len(), limit, now);
+            let shared_key = table.shared_key(key);
+            if let Some(reserved) = store.reserve(&shared_key, now, window, limit.count).await {
+                table.record(key.to_string(), now);
+                return match reserved {
+                    Ok(member) => Ok(Slot::Shared(member, now)),
+                    Err(oldest) => Err(verdict_full(oldest, limit, now)),
+                };
             }
         }
-        table.check(key, now)
+        table.reserve(key, now).map(|()| Slot::Local(now))
     }
 
-    async fn record(&self, table: &Table, key: String, now: u64) {
-        let limit = table.limit();
-        if limit.count == 0 {
-            return;
+    async fn release(&self, table: &Table, key: &str, slot: Slot) {
+        match slot {
+            Slot::Untracked => {}
+            Slot::Local(at) => table.release(key, at),
+            Slot::Shared(member, at) => {
+                if let Some(store) = &self.shared {
+                    store.release(&table.shared_key(key), &member).await;
+                }
+                table.release(key, at);
+            }
         }
-        if let Some(store) = &self.shared {
-            store
-                .record(&table.shared_key(&key), now, window_of(limit), limit.count)
-                .await;
-        }
-        table.record(key, now);
     }
+}
+
+/// A login attempt counted by [`Throttle::begin_login`].
+#[derive(Debug)]
+pub struct Attempt {
+    user: String,
+    client: String,
+    user_slot: Slot,
+    client_slot: Slot,
+}
+
+/// Where an attempt was counted, so that it can be taken back.
+#[derive(Debug)]
+enum Slot {
+    /// The limit is off.
+    Untracked,
+    /// In this process, at this second.
+    Local(u64),
+    /// In the shared store under this member (and locally at this second).
+    Shared(String, u64),
 }
 
 /// Characters of a username that make its key: longer names are refused
 /// before the backend anyway, and must not make the table grow.
 const KEY_CHARS: usize = 256;
 
-/// Usernames differing only in case are one user to most directories.
+/// One key for all the spellings a directory takes for one name: most
+/// compare usernames without case, after compatibility normalisation
+/// (fullwidth letters), ignoring leading, trailing and repeated spaces and
+/// invisible characters. Keys are bounded in length.
 fn user_key(username: &str) -> String {
-    let end = username
-        .char_indices()
-        .nth(KEY_CHARS)
-        .map_or(username.len(), |(at, _)| at);
-    username.get(..end).unwrap_or(username).to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+
+    let visible = username
+        .nfkc()
+        .filter(|c| !is_invisible(*c))
+        .collect::<String>()
+        .to_lowercase();
+    let words: Vec<&str> = visible.split_whitespace().collect();
+    words.join(" ").chars().take(KEY_CHARS).collect()
+}
+
+/// Characters that render as nothing: soft hyphen, zero-width spaces and
+/// joiners, word joiner, byte order mark, and controls.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+        || c.is_control()
 }
 
 fn window_of(limit: Limit) -> u64 {
     limit.window.as_secs().max(1)
 }
 
-/// Refuses when `count` failures fill the limit; the wait ends one window
+/// Refuses when `count` events fill the limit; the wait ends one window
 /// after the oldest of them.
 fn verdict(oldest: Option<u64>, count: usize, limit: Limit, now: u64) -> Result<(), Throttled> {
     if count < limit.count {
         return Ok(());
     }
-    let oldest = oldest.unwrap_or(now);
+    Err(verdict_full(oldest.unwrap_or(now), limit, now))
+}
+
+fn verdict_full(oldest: u64, limit: Limit, now: u64) -> Throttled {
     let retry_after = (oldest + window_of(limit)).saturating_sub(now).max(1);
-    Err(Throttled { retry_after })
+    Throttled { retry_after }
 }
 
 /// One table of counters with its limit.
@@ -220,28 +280,51 @@ impl Table {
         self.lock().limit = limit;
     }
 
-    fn check(&self, key: &str, now: u64) -> Result<(), Throttled> {
-        let mut state = self.lock();
-        let limit = state.limit;
-        let Some(times) = state.entries.get_mut(key) else {
-            return Ok(());
-        };
-        forget_before(times, now.saturating_sub(window_of(limit)));
-        verdict(times.front().copied(), times.len(), limit, now)
-    }
-
-    fn record(&self, key: String, now: u64) {
+    /// Counts one event unless the limit is reached, under one lock so
+    /// that concurrent callers are counted one after the other.
+    fn reserve(&self, key: &str, now: u64) -> Result<(), Throttled> {
         let mut state = self.lock();
         let limit = state.limit;
         let cutoff = now.saturating_sub(window_of(limit));
+        if let Some(times) = state.entries.get_mut(key) {
+            forget_before(times, cutoff);
+            verdict(times.front().copied(), times.len(), limit, now)?;
+        }
+        self.push(&mut state, key.to_string(), now, cutoff);
+        Ok(())
+    }
+
+    /// Counts one event whatever the limit (to mirror the shared store).
+    fn record(&self, key: String, now: u64) {
+        let mut state = self.lock();
+        let cutoff = now.saturating_sub(window_of(state.limit));
+        self.push(&mut state, key, now, cutoff);
+    }
+
+    fn push(&self, state: &mut TableState, key: String, now: u64, cutoff: u64) {
         if state.entries.len() >= self.capacity && !state.entries.contains_key(&key) {
             make_room(&mut state.entries, cutoff, self.capacity);
         }
+        let count = state.limit.count;
         let times = state.entries.entry(key).or_default();
         forget_before(times, cutoff);
         times.push_back(now);
-        while times.len() > limit.count {
+        while times.len() > count {
             times.pop_front();
+        }
+    }
+
+    /// Takes back one event counted at `at`.
+    fn release(&self, key: &str, at: u64) {
+        let mut state = self.lock();
+        let Some(times) = state.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(index) = times.iter().rposition(|&t| t == at) {
+            times.remove(index);
+        }
+        if times.is_empty() {
+            state.entries.remove(key);
         }
     }
 
@@ -315,33 +398,45 @@ mod tests {
         IpAddr::from([10, 0, 0, last])
     }
 
+    /// One refused login, as the handlers report it.
+    async fn fail(throttle: &Throttle, user: &str, client: IpAddr) -> Result<(), Throttled> {
+        throttle.begin_login(user, client).await.map(drop)
+    }
+
     #[tokio::test]
     async fn a_user_is_locked_out_after_the_limit_until_the_window_passes() {
         let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
         let throttle = Throttle::new(&settings(3, 100), clock.clone());
         for _ in 0..3 {
-            assert!(throttle.check_login("alice", ip(1)).await.is_ok());
-            throttle.record_failure("alice", ip(1)).await;
+            assert!(fail(&throttle, "alice", ip(1)).await.is_ok());
             clock.0.fetch_add(10, Ordering::SeqCst);
         }
-        assert_eq!(
-            throttle.check_login("alice", ip(2)).await,
-            Err(Throttled { retry_after: 270 })
-        );
-        assert_eq!(
-            throttle.check_login("ALICE", ip(2)).await,
-            Err(Throttled { retry_after: 270 })
-        );
+        let locked = Err(Throttled { retry_after: 270 });
+        assert_eq!(throttle.begin_login("alice", ip(2)).await.map(drop), locked);
+        assert_eq!(throttle.begin_login("ALICE", ip(2)).await.map(drop), locked);
         assert!(
-            throttle.check_login("bob", ip(1)).await.is_ok(),
+            fail(&throttle, "bob", ip(1)).await.is_ok(),
             "other users are not affected"
         );
 
         clock.0.store(1_000 + 300, Ordering::SeqCst);
         assert!(
-            throttle.check_login("alice", ip(1)).await.is_ok(),
+            fail(&throttle, "alice", ip(1)).await.is_ok(),
             "the oldest failure left the window"
         );
+    }
+
+    #[tokio::test]
+    async fn attempts_sent_at_once_are_counted_as_they_arrive() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Arc::new(Throttle::new(&settings(5, 1_000), clock));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..100 {
+            let throttle = Arc::clone(&throttle);
+            tasks.spawn(async move { throttle.begin_login("alice", ip(1)).await.is_ok() });
+        }
+        let passed = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
+        assert_eq!(passed, 5, "only the limit reaches the backend");
     }
 
     #[tokio::test]
@@ -349,28 +444,45 @@ mod tests {
         let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
         let throttle = Throttle::new(&settings(100, 4), clock);
         for n in 0..4 {
-            throttle.record_failure(&format!("user{n}"), ip(1)).await;
+            assert!(fail(&throttle, &format!("user{n}"), ip(1)).await.is_ok());
         }
-        assert!(throttle.check_login("someone", ip(1)).await.is_err());
-        assert!(throttle.check_login("someone", ip(2)).await.is_ok());
+        assert!(fail(&throttle, "someone", ip(1)).await.is_err());
+        assert!(fail(&throttle, "someone", ip(2)).await.is_ok());
     }
 
     #[tokio::test]
-    async fn success_clears_the_users_count() {
+    async fn success_clears_the_users_count_and_does_not_count_for_the_client() {
         let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
-        let throttle = Throttle::new(&settings(2, 100), clock);
-        throttle.record_failure("alice", ip(1)).await;
-        throttle.record_success("alice").await;
-        throttle.record_failure("alice", ip(1)).await;
-        assert!(throttle.check_login("alice", ip(1)).await.is_ok());
+        let throttle = Throttle::new(&settings(2, 2), clock);
+        assert!(fail(&throttle, "alice", ip(1)).await.is_ok());
+        let attempt = throttle.begin_login("alice", ip(1)).await;
+        throttle
+            .succeeded(attempt.unwrap_or_else(|t| panic!("{t:?}")), "alice")
+            .await;
+        assert!(fail(&throttle, "alice", ip(2)).await.is_ok());
+        assert!(
+            fail(&throttle, "bob", ip(1)).await.is_ok(),
+            "the success was not counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_attempt_counts_for_nobody() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
+        let throttle = Throttle::new(&settings(1, 1), clock);
+        let attempt = throttle.begin_login("alice", ip(1)).await;
+        throttle
+            .abandoned(attempt.unwrap_or_else(|t| panic!("{t:?}")))
+            .await;
+        assert!(fail(&throttle, "alice", ip(1)).await.is_ok());
     }
 
     #[tokio::test]
     async fn a_flood_of_usernames_stays_within_capacity() {
         let clock = Arc::new(FakeClock(AtomicU64::new(1_000)));
-        let throttle = Throttle::with_capacity(&settings(5, 1_000_000), clock.clone(), 1_000);
+        let throttle = Throttle::with_capacity(&settings(5, 0), clock.clone(), 1_000);
         for n in 0..50_000 {
-            throttle.record_failure(&format!("random{n}"), ip(1)).await;
+            let _ = fail(&throttle, &format!("random{n}"), ip(1)).await;
             if n % 100 == 0 {
                 clock.0.fetch_add(1, Ordering::SeqCst);
             }
@@ -382,6 +494,16 @@ mod tests {
     #[test]
     fn keys_are_case_folded_and_bounded() {
         assert_eq!(user_key("Alice"), "alice");
+        for spelling in [
+            "  alice ",
+            "ＡＬＩＣＥ",
+            "al\u{ad}ice",
+            "ali\u{200b}ce",
+            "ALICE\t",
+        ] {
+            assert_eq!(user_key(spelling), "alice", "{spelling:?}");
+        }
+        assert_eq!(user_key("smith,   john"), "smith, john");
         assert_eq!(user_key(&"é".repeat(10_000)).chars().count(), KEY_CHARS);
     }
 

@@ -40,39 +40,41 @@ impl SharedStore {
         })
     }
 
-    /// The failures of `key` inside the window, oldest first, in seconds.
-    pub async fn failures(&self, key: &str, now: u64, window: u64) -> Option<Vec<u64>> {
-        let cutoff = now.saturating_sub(window);
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZREMRANGEBYSCORE")
-            .arg(key)
-            .arg("-inf")
-            .arg(cutoff)
-            .ignore();
-        pipe.cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES");
-        let answer: Option<(Vec<(String, f64)>,)> = self.run(&pipe).await;
-        let (members,) = answer?;
-        Some(members.into_iter().map(|(_, score)| score as u64).collect())
-    }
-
-    /// Adds a failure at `now`, keeping at most `limit` within `window`.
-    pub async fn record(&self, key: &str, now: u64, window: u64, limit: usize) {
+    /// Counts an event at `now` unless `limit` events are already inside
+    /// the window, in one transaction: `Ok(member)` names the event counted
+    /// (for [`SharedStore::release`]), `Err(oldest)` is the time of the
+    /// oldest event when the window is full, `None` when Redis cannot answer.
+    pub async fn reserve(
+        &self,
+        key: &str,
+        now: u64,
+        window: u64,
+        limit: usize,
+    ) -> Option<Result<String, u64>> {
         let member = format!("{now}-{}", crate::token::random_id());
-        let keep = isize::try_from(limit).unwrap_or(isize::MAX);
         let mut pipe = redis::pipe();
         pipe.atomic();
-        pipe.cmd("ZADD").arg(key).arg(now).arg(member).ignore();
         pipe.cmd("ZREMRANGEBYSCORE")
             .arg(key)
             .arg("-inf")
             .arg(now.saturating_sub(window))
             .ignore();
-        pipe.cmd("ZREMRANGEBYRANK")
-            .arg(key)
-            .arg(0)
-            .arg(-keep - 1)
-            .ignore();
+        pipe.cmd("ZADD").arg(key).arg(now).arg(&member).ignore();
         pipe.cmd("EXPIRE").arg(key).arg(window.max(1)).ignore();
+        pipe.cmd("ZRANGE").arg(key).arg(0).arg(-1).arg("WITHSCORES");
+        let (events,): (Vec<(String, f64)>,) = self.run(&pipe).await?;
+        if events.len() <= limit {
+            return Some(Ok(member));
+        }
+        self.release(key, &member).await;
+        let oldest = events.first().map_or(now, |(_, score)| *score as u64);
+        Some(Err(oldest))
+    }
+
+    /// Takes back an event [`SharedStore::reserve`] counted.
+    pub async fn release(&self, key: &str, member: &str) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREM").arg(key).arg(member).ignore();
         let _: Option<()> = self.run(&pipe).await;
     }
 
@@ -95,17 +97,16 @@ impl SharedStore {
     }
 
     async fn connection(&self) -> Option<MultiplexedConnection> {
-        if self
-            .down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|t| Instant::now() < t)
-        {
+        if self.is_down() {
             return None;
         }
         let mut cached = self.connection.lock().await;
         if let Some(connection) = cached.as_ref() {
             return Some(connection.clone());
+        }
+        // Another request may have failed to connect while this one waited.
+        if self.is_down() {
+            return None;
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
@@ -127,6 +128,11 @@ impl SharedStore {
                 self.failed(&err.to_string()).await
             }
         }
+    }
+
+    fn is_down(&self) -> bool {
+        let down_until = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        down_until.is_some_and(|until| Instant::now() < until)
     }
 
     async fn failed<T>(&self, error: &str) -> Option<T> {

@@ -247,7 +247,9 @@ async fn sigterm_lets_every_login_in_flight_finish_then_exits_with_status_zero()
             "backend.memory.users",
             json!([{"username": "dora", "password_hash": hash}]),
         )
-        .set("backend.memory.hash_concurrency", json!(1));
+        .set("backend.memory.hash_concurrency", json!(1))
+        // Logins in flight count against the user until answered.
+        .set("throttle.per_user.failures", json!(LOGINS_IN_FLIGHT));
     let mut kisee = Kisee::start(&fixture, &ca.der()).await;
 
     let body = json!({"username": "dora", "password": password});

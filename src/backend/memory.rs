@@ -218,6 +218,7 @@ fn load_users_file(path: &Path) -> Result<Vec<Account>, String> {
 /// over the old one, then sync the folder so the rename itself is on disk.
 fn write_durably(path: &Path, file: &UsersFile) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
 
     let folder = path
         .parent()
@@ -225,7 +226,11 @@ fn write_durably(path: &Path, file: &UsersFile) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     let bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
     let tmp = folder.join(format!(".{}.tmp", crate::token::random_id()));
-    let mut out = std::fs::File::create(&tmp)?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     out.write_all(&bytes)?;
     out.sync_all()?;
     drop(out);

@@ -18,8 +18,8 @@ use super::documents::Form;
 use super::error::ApiError;
 use crate::secret::Secret;
 
-/// A request whose body has been read.
-#[derive(Debug)]
+/// A request whose body has been read. Its `Debug` leaves out the body and
+/// the headers, which carry passwords and tokens.
 pub struct Request {
     /// The method.
     pub method: Method,
@@ -33,8 +33,8 @@ pub struct Request {
     pub peer: SocketAddr,
 }
 
-/// Credentials from an `Authorization` header.
-#[derive(Debug)]
+/// Credentials from an `Authorization` header; `Debug` prints the scheme
+/// and the username only.
 pub enum Authorization {
     /// `Basic`, decoded.
     Basic {
@@ -45,6 +45,26 @@ pub enum Authorization {
     },
     /// `Bearer` with a token.
     Bearer(String),
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("peer", &self.peer)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => write!(f, "Basic({username:?}, _)"),
+            Self::Bearer(_) => f.write_str("Bearer(_)"),
+        }
+    }
 }
 
 /// Reads a body of at most `limit` bytes within `timeout`.

@@ -44,8 +44,9 @@ pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
 }
 
 /// One configuration of the server: the application, its TLS acceptor and
-/// its HTTP settings. A reload replaces it for new connections; connections
-/// already open keep the one they started with.
+/// its HTTP settings. A reload replaces it: new connections take the new
+/// TLS and HTTP settings, and every request, on any connection, is served
+/// by the application current when it arrives.
 struct Generation {
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
@@ -264,8 +265,14 @@ pub async fn run_metrics(app: Arc<App>, listener: TcpListener) {
         Ok(addr) => tracing::info!(addr = %addr, "metrics listening"),
         Err(err) => tracing::warn!(error = %err, "metrics listening on an unknown address"),
     }
+    // Scrapers are few: a small bound keeps a flood from costing tasks.
+    let scrapers = Arc::new(Semaphore::new(16));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&scrapers).try_acquire_owned() else {
             continue;
         };
         let app = Arc::clone(&app);
@@ -281,6 +288,7 @@ pub async fn run_metrics(app: Arc<App>, listener: TcpListener) {
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(Duration::from_secs(60), connection).await;
+            drop(permit);
         });
     }
 }

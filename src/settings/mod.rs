@@ -371,10 +371,10 @@ fn read_server(node: &Node) -> ServerSettings {
         tls,
         max_body_bytes,
         cors_origins: node.get("cors_origins", "a list of origins", Vec::new()),
-        handshake_timeout: node.duration("handshake_timeout", Duration::from_secs(10)),
-        header_timeout: node.duration("header_timeout", Duration::from_secs(10)),
-        body_timeout: node.duration("body_timeout", Duration::from_secs(10)),
-        idle_timeout: node.duration("idle_timeout", Duration::from_secs(60)),
+        handshake_timeout: positive(node, "handshake_timeout", Duration::from_secs(10)),
+        header_timeout: positive(node, "header_timeout", Duration::from_secs(10)),
+        body_timeout: positive(node, "body_timeout", Duration::from_secs(10)),
+        idle_timeout: positive(node, "idle_timeout", Duration::from_secs(60)),
         max_connections: node.get("max_connections", "a number", 10_000),
     };
     node.finish();
@@ -732,8 +732,13 @@ fn read_throttle(node: &Node) -> ThrottleSettings {
     let redis_url: Option<String> = node.opt("redis_url", "a redis:// URL");
     let redis_url = match (store.as_str(), redis_url) {
         ("memory", _) => None,
-        ("redis", Some(url)) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            Some(url)
+        ("redis", Some(url)) if url.starts_with("redis://") => Some(url),
+        ("redis", Some(url)) if url.starts_with("rediss://") => {
+            node.problem(
+                "redis_url",
+                "TLS to Redis (rediss://) is not supported; use redis:// on a trusted network",
+            );
+            None
         }
         ("redis", _) => {
             node.problem(

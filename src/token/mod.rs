@@ -22,6 +22,9 @@ use crate::settings::JwtSettings;
 /// therefore never take a reset token for a login token.
 pub const RESET_AUDIENCE: &str = "kisee:password-reset";
 const RESET_PURPOSE: &str = "password-reset";
+/// The `typ` header of password-reset tokens (RFC 8725, section 3.11): a
+/// verifier that checks types never takes one for a login token.
+pub const RESET_TYPE: &str = "kisee-reset+jwt";
 
 /// 128 random bits, base64url: token ids, decoy passwords, file names.
 pub fn random_id() -> String {
@@ -170,7 +173,7 @@ impl TokenService {
         if let Some(name) = &identity.name {
             claims.insert("name".into(), json!(name));
         }
-        self.sign(claims)
+        self.sign(claims, "JWT")
     }
 
     /// Signs a password-reset token carrying the user's current reset stamp.
@@ -182,7 +185,7 @@ impl TokenService {
         // The original Kisee named the user in this claim; clients that read
         // it to build the password-change URL keep working.
         claims.insert("password_reset_for".into(), json!(username));
-        self.sign(claims)
+        self.sign(claims, RESET_TYPE)
     }
 
     fn base_claims(&self, subject: &str, lifetime: Duration) -> serde_json::Map<String, Value> {
@@ -196,7 +199,11 @@ impl TokenService {
         claims
     }
 
-    fn sign(&self, claims: serde_json::Map<String, Value>) -> Result<Issued, TokenError> {
+    fn sign(
+        &self,
+        claims: serde_json::Map<String, Value>,
+        typ: &str,
+    ) -> Result<Issued, TokenError> {
         let jti = claims
             .get("jti")
             .and_then(Value::as_str)
@@ -205,7 +212,7 @@ impl TokenService {
         let payload =
             JwtPayload::from_map(claims).map_err(|e| TokenError::Signing(e.to_string()))?;
         let mut header = JwsHeader::new();
-        header.set_token_type("JWT");
+        header.set_token_type(typ);
         header.set_key_id(&self.signing.public.kid);
         let token = jwt::encode_with_signer(&payload, &header, self.signing.signer())
             .map_err(|e| TokenError::Signing(e.to_string()))?;
@@ -216,8 +223,9 @@ impl TokenService {
     /// and expiry, and says which kind of token it is.
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let key = self.key_for(token)?;
-        let (payload, _) = jwt::decode_with_verifier(token, key.verifier())
+        let (payload, header) = jwt::decode_with_verifier(token, key.verifier())
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let reset_typed = header.token_type() == Some(RESET_TYPE);
         let claim = |name: &str| {
             payload
                 .claim(name)
@@ -234,10 +242,12 @@ impl TokenService {
         let sub = claim("sub").ok_or_else(|| TokenError::Invalid("no subject".into()))?;
         let reset = claim("purpose").as_deref() == Some(RESET_PURPOSE)
             && claim("aud").as_deref() == Some(RESET_AUDIENCE);
-        match (reset, claim("rst")) {
-            (true, Some(stamp)) => Ok(Verified::Reset { sub, stamp }),
-            (true, None) => Err(TokenError::Invalid("reset token without stamp".into())),
-            (false, _) => Ok(Verified::Login { sub }),
+        match (reset, reset_typed, claim("rst")) {
+            (true, true, Some(stamp)) => Ok(Verified::Reset { sub, stamp }),
+            (false, false, _) => Ok(Verified::Login { sub }),
+            _ => Err(TokenError::Invalid(
+                "a reset token's type, claims and stamp disagree".into(),
+            )),
         }
     }
 

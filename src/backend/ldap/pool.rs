@@ -43,8 +43,11 @@ impl Directory {
     /// that failed less than `retry_dead_after` ago.
     pub(super) async fn connect(&self) -> Result<Ldap, BackendError> {
         let mut last_error = String::from("every directory server failed recently");
+        // With every server marked dead, the one that failed longest ago is
+        // tried anyway: a single blip must not refuse logins for a while.
+        let fallback = self.longest_dead();
         for (index, url) in self.urls.iter().enumerate() {
-            if self.is_dead(index) {
+            if self.is_dead(index) && Some(index) != fallback {
                 continue;
             }
             match self.connect_to(url).await {
@@ -77,6 +80,19 @@ impl Directory {
             }
         });
         Ok(ldap)
+    }
+
+    /// The server that failed longest ago, when every server is dead.
+    fn longest_dead(&self) -> Option<usize> {
+        let dead = self.dead_until.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if dead.iter().any(|until| until.is_none_or(|t| t <= now)) {
+            return None;
+        }
+        dead.iter()
+            .enumerate()
+            .min_by_key(|(_, until)| **until)
+            .map(|(index, _)| index)
     }
 
     fn is_dead(&self, index: usize) -> bool {

@@ -104,9 +104,10 @@ impl LoginFailure {
     }
 }
 
-/// Checks credentials through the throttle: a throttled user or client is
-/// refused before the backend is asked, a refusal counts against both, a
-/// success clears the user's count. Input no account can match (an
+/// Checks credentials through the throttle: each attempt is counted
+/// against the user and the client before the backend is asked (a
+/// throttled one never reaches it), a refusal stays counted, a success
+/// clears the user's count. Input no account can match (an
 /// oversized username or password) is refused before any hash or
 /// directory sees it.
 pub(crate) async fn authenticate(
@@ -115,9 +116,9 @@ pub(crate) async fn authenticate(
     password: &Secret,
     peer: SocketAddr,
 ) -> Result<Identity, LoginFailure> {
-    let client = peer.ip();
-    app.throttle
-        .check_login(username, client)
+    let attempt = app
+        .throttle
+        .begin_login(username, peer.ip())
         .await
         .map_err(|t| {
             app.metrics.throttled("login");
@@ -129,9 +130,10 @@ pub(crate) async fn authenticate(
         ask_backend(app, username, password).await
     };
     match &outcome {
-        Ok(identity) => app.throttle.record_success(&identity.username).await,
-        Err(BackendError::Refused) => app.throttle.record_failure(username, client).await,
-        Err(_) => {}
+        Ok(identity) => app.throttle.succeeded(attempt, &identity.username).await,
+        // The attempt stays counted: that is the failure.
+        Err(BackendError::Refused) => {}
+        Err(_) => app.throttle.abandoned(attempt).await,
     }
     outcome.map_err(LoginFailure::Backend)
 }

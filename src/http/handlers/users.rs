@@ -124,7 +124,7 @@ async fn patch_password(app: &App, request: &Request, username: &str) -> ApiResu
     if !app.backend.capabilities().change_password {
         return Err(ApiError::forbidden("Password change is not available"));
     }
-    let authorized = authorize(app, request).await?;
+    let (authorized, stamp) = authorize(app, request).await?;
     if authorized != username {
         return Err(ApiError::forbidden(
             "Token does not apply to user resource.",
@@ -134,6 +134,11 @@ async fn patch_password(app: &App, request: &Request, username: &str) -> ApiResu
     check_password(&app.registration, new_password.expose())
         .map_err(|violation| ApiError::bad_request(violation.to_string()))?;
 
+    // A reset token is used up here, once the request is known to be valid,
+    // and in one step: two requests racing with one token cannot both pass.
+    if stamp.is_some_and(|stamp| !app.recovery.consume(username, &stamp)) {
+        return Err(ApiError::unauthorized("Bad authorization"));
+    }
     app.backend
         .change_password(username, &new_password)
         .await
@@ -142,12 +147,13 @@ async fn patch_password(app: &App, request: &Request, username: &str) -> ApiResu
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// The user the request's credentials prove to be.
-async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
+/// The user the request's credentials prove to be, and the reset stamp to
+/// use up when they are a reset token.
+async fn authorize(app: &App, request: &Request) -> Result<(String, Option<String>), ApiError> {
     match request.authorization()? {
         Authorization::Basic { username, password } => {
             match authenticate(app, &username, &password, request.peer).await {
-                Ok(identity) => Ok(identity.username),
+                Ok(identity) => Ok((identity.username, None)),
                 Err(LoginFailure::Backend(BackendError::Refused)) => {
                     Err(ApiError::unauthorized("Bad authorization"))
                 }
@@ -155,7 +161,9 @@ async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
             }
         }
         Authorization::Bearer(token) => match app.tokens.verify(&token) {
-            Ok(Verified::Reset { sub, stamp }) if app.recovery.is_current(&sub, &stamp) => Ok(sub),
+            Ok(Verified::Reset { sub, stamp }) if app.recovery.is_current(&sub, &stamp) => {
+                Ok((sub, Some(stamp)))
+            }
             Ok(Verified::Login { .. }) => Err(ApiError::forbidden(
                 "Use a password lost token or basic auth.",
             )),
