@@ -337,6 +337,12 @@ pub(crate) const EXPECTED: &[Expected] = &[
         ),
     },
     Expected {
+        difference: r#"POST /password_recoveries/ by username: reset token delivered/header/typ: original "JWT", ours "kisee-reset+jwt""#,
+        why: Why::Fix(
+            r#"reset tokens "are refused as login tokens and vice versa": an explicit type (RFC 8725, section 3.11) lets verifiers that check it tell them apart, beside the audience"#,
+        ),
+    },
+    Expected {
         difference: r#"POST /password_recoveries/ by username: reset token delivered/header/kid: original absent, ours "<key id>""#,
         why: Why::Documented(
             r#"The token: header "kid (the RFC 7638 thumbprint of the signing key)""#,
