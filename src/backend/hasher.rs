@@ -45,12 +45,15 @@ pub fn is_supported_hash(phc: &str) -> bool {
 
 /// Hashes `password` with Argon2id and its default parameters.
 pub fn hash_now(password: &Secret) -> Result<String, BackendError> {
-    hash_with(password, &mut Buffer::new())
+    hash_with(password, Params::default(), &mut Buffer::new())
 }
 
-fn hash_with(password: &Secret, buffer: &mut Buffer) -> Result<String, BackendError> {
+fn hash_with(
+    password: &Secret,
+    params: Params,
+    buffer: &mut Buffer,
+) -> Result<String, BackendError> {
     let fault = |err: String| BackendError::Fault(format!("argon2 hash failed: {err}"));
-    let params = Params::default();
     let salt = SaltString::generate(&mut OsRng);
     let mut raw_salt = [0u8; 64];
     let raw_salt = salt
@@ -124,25 +127,55 @@ fn with_output_len(params: &Params, len: usize) -> argon2::password_hash::Result
     builder.build().map_err(Into::into)
 }
 
+/// Hashes this cheap (memory in KiB times passes) run on the async worker:
+/// handing them to the blocking pool would cost more than the hash.
+const INLINE_COST: u64 = 64;
+
+/// The work a hash with `params` takes, in KiB of memory times passes.
+fn cost_of(params: &Params) -> u64 {
+    u64::from(params.m_cost()) * u64::from(params.t_cost())
+}
+
+/// The parameters of a stored hash, when it parses.
+fn params_of(phc: &str) -> Option<Params> {
+    PasswordHash::new(phc)
+        .ok()
+        .and_then(|hash| Params::try_from(&hash).ok())
+}
+
 impl Hasher {
-    /// A hasher running at most `concurrency` hashes at once.
-    pub fn new(concurrency: usize) -> Result<Self, BackendError> {
+    /// A hasher running at most `concurrency` hashes at once. Its decoy
+    /// costs as much as the costliest of `hashes` (and of the default
+    /// parameters when `with_default`, for accounts still to be made), so
+    /// that no known user is slower to refuse than an unknown one.
+    pub fn new<'a>(
+        concurrency: usize,
+        hashes: impl IntoIterator<Item = &'a str>,
+        with_default: bool,
+    ) -> Result<Self, BackendError> {
+        let known = hashes.into_iter().filter_map(params_of);
+        let defaults = (with_default).then(Params::default);
+        let costliest = known
+            .chain(defaults)
+            .max_by_key(cost_of)
+            .unwrap_or_default();
         let decoy = Secret::new(crate::token::random_id());
         Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             buffers: Arc::new(Mutex::new(Vec::new())),
-            dummy: hash_now(&decoy)?.into(),
+            dummy: hash_with(&decoy, costliest, &mut Buffer::new())?.into(),
         })
     }
 
     /// Verifies `password` against `phc`; with no hash (unknown user) the
-    /// same work is done against a decoy and the answer is `false`.
+    /// same work is done against the decoy and the answer is `false`.
     pub async fn verify(&self, phc: Option<&str>, password: &Secret) -> Result<bool, BackendError> {
         let known = phc.is_some();
         let phc: Arc<str> = phc.map_or_else(|| Arc::clone(&self.dummy), Arc::from);
+        let cost = params_of(&phc).map_or(u64::MAX, |p| cost_of(&p));
         let password = password.clone();
         let matched = self
-            .run(move |buffer| verify_with(&phc, &password, buffer))
+            .run(cost, move |buffer| verify_with(&phc, &password, buffer))
             .await?;
         Ok(known && matched)
     }
@@ -150,13 +183,19 @@ impl Hasher {
     /// Hashes a new password.
     pub async fn hash(&self, password: &Secret) -> Result<String, BackendError> {
         let password = password.clone();
-        self.run(move |buffer| hash_with(&password, buffer)).await?
+        let cost = cost_of(&Params::default());
+        self.run(cost, move |buffer| {
+            hash_with(&password, Params::default(), buffer)
+        })
+        .await?
     }
 
-    /// Runs `work` on the blocking pool with a permit and a buffer. Buffers
-    /// never outnumber permits, so memory stays within the bound.
+    /// Runs `work` with a permit and a buffer: on the blocking pool, or
+    /// right here when it is cheap. Buffers never outnumber permits, so
+    /// memory stays within the bound.
     async fn run<T: Send + 'static>(
         &self,
+        cost: u64,
         work: impl FnOnce(&mut Buffer) -> T + Send + 'static,
     ) -> Result<T, BackendError> {
         let _permit = self
@@ -165,7 +204,7 @@ impl Hasher {
             .await
             .map_err(|_| BackendError::Fault("hasher closed".into()))?;
         let buffers = Arc::clone(&self.buffers);
-        tokio::task::spawn_blocking(move || {
+        let with_buffer = move || {
             let mut buffer = buffers
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -177,9 +216,13 @@ impl Hasher {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(buffer);
             result
-        })
-        .await
-        .map_err(|err| BackendError::Fault(format!("hash task failed: {err}")))
+        };
+        if cost <= INLINE_COST {
+            return Ok(with_buffer());
+        }
+        tokio::task::spawn_blocking(with_buffer)
+            .await
+            .map_err(|err| BackendError::Fault(format!("hash task failed: {err}")))
     }
 }
 
@@ -191,7 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
-        let hasher = Hasher::new(2).unwrap_or_else(|e| panic!("{e}"));
+        let hasher = Hasher::new(2, [], true).unwrap_or_else(|e| panic!("{e}"));
         let phc = hasher
             .hash(&Secret::new("correct horse"))
             .await
@@ -237,6 +280,22 @@ mod tests {
         let mut buffer = Buffer::new();
         assert!(verify_with(&theirs, &Secret::new("password"), &mut buffer));
         assert!(!verify_with(&theirs, &Secret::new("Password"), &mut buffer));
+    }
+
+    #[test]
+    fn the_decoy_costs_as_much_as_the_costliest_known_hash() {
+        let cheap =
+            "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let dear =
+            "$argon2id$v=19$m=256,t=4,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let hasher = Hasher::new(1, [cheap, dear], false).unwrap_or_else(|e| panic!("{e}"));
+        let decoy = params_of(&hasher.dummy).unwrap_or_default();
+        assert_eq!((decoy.m_cost(), decoy.t_cost()), (256, 4));
+        let only_cheap = Hasher::new(1, [cheap], true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            params_of(&only_cheap.dummy).map(|p| p.m_cost()),
+            Some(Params::default().m_cost())
+        );
     }
 
     #[test]

@@ -64,7 +64,6 @@ impl MemoryBackend {
     /// Builds the backend: static users, then the users file on top, then
     /// the demo account when asked for and no `root` exists.
     pub fn new(settings: &MemorySettings) -> Result<(Self, Option<DemoAccount>), String> {
-        let hasher = Hasher::new(settings.hash_concurrency).map_err(|e| e.to_string())?;
         let mut accounts: HashMap<String, Arc<Account>> = settings
             .users
             .iter()
@@ -80,6 +79,9 @@ impl MemoryBackend {
             .then(|| add_demo_root(&mut accounts))
             .transpose()?
             .flatten();
+        let hashes = accounts.values().map(|a| a.password_hash.as_str());
+        let hasher = Hasher::new(settings.hash_concurrency, hashes, settings.registration)
+            .map_err(|e| e.to_string())?;
         let backend = Self {
             hasher,
             accounts: RwLock::new(accounts),
