@@ -106,8 +106,11 @@ pub trait Backend: Send + Sync + 'static {
     /// A short name for logs and metrics (`memory`, `pam`, `ldap`).
     fn name(&self) -> &'static str;
 
-    /// What this backend can do besides authenticate.
-    fn capabilities(&self) -> Capabilities;
+    /// What this backend can do besides authenticate; read-only unless a
+    /// backend says otherwise.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
 
     /// Checks a username and password. Must take the same time, give or
     /// take noise, whether the user is unknown or the password is wrong.

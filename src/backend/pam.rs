@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use pam_client::{Context, ConversationHandler, ErrorCode, Flag};
 use tokio::sync::Semaphore;
 
-use super::{Backend, BackendError, Capabilities, Diagnosis, Identity};
+use super::{Backend, BackendError, Diagnosis, Identity};
 use crate::secret::Secret;
 use crate::settings::PamSettings;
 
@@ -39,10 +39,6 @@ impl PamBackend {
 impl Backend for PamBackend {
     fn name(&self) -> &'static str {
         "pam"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
     }
 
     async fn authenticate(

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions};
 
 use self::pool::{Directory, Pool, Pooled};
-use super::{Backend, BackendError, Capabilities, Diagnosis, Identity};
+use super::{Backend, BackendError, Diagnosis, Identity};
 use crate::secret::Secret;
 use crate::settings::{LdapLocate, LdapSettings};
 
@@ -350,10 +350,6 @@ fn first_value(attributes: &HashMap<String, Vec<String>>, name: &str) -> Option<
 impl Backend for LdapBackend {
     fn name(&self) -> &'static str {
         "ldap"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
     }
 
     async fn authenticate(
