@@ -1,6 +1,8 @@
 //! Logins through pam_matrix: who gets a token, who is refused and how,
 //! which groups the token carries, and what a read-only backend offers.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::common::{Server, assert_problem};
@@ -65,16 +67,24 @@ async fn an_account_the_account_phase_refuses_gets_no_token() {
 
     assert_refused(&try_login(&a.server, "dave", &a.refused).await);
 
-    // The password was right: the refusal came from pam_acct_mgmt.
-    let account_refusal = a.server.log_records().into_iter().any(|record| {
-        let fields = &record["fields"];
-        fields["user"] == "dave" && fields["phase"] == "account"
-    });
-    assert!(
-        account_refusal,
-        "no account-phase refusal logged:\n{}",
-        a.server.output()
-    );
+    // The password was right: the refusal came from pam_acct_mgmt. The log
+    // line may reach the harness a moment after the answer: poll for it.
+    let account_refusal = |server: &Server| {
+        server.log_records().into_iter().any(|record| {
+            let fields = &record["fields"];
+            fields["user"] == "dave" && fields["phase"] == "account"
+        })
+    };
+    let server = &a.server;
+    crate::common::eventually(
+        Duration::from_secs(5),
+        "an account-phase refusal in the log",
+        || {
+            let found = account_refusal(server);
+            async move { found.then_some(()) }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
