@@ -2,7 +2,7 @@
 
 use regex::Regex;
 
-use crate::settings::{MAX_PASSWORD_BYTES, RegistrationSettings};
+use crate::settings::{MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES, RegistrationSettings};
 
 /// The username pattern used when the settings give none.
 pub const DEFAULT_USERNAME_PATTERN: &str = "^[A-Za-z0-9._@-]{1,64}$";
@@ -36,7 +36,7 @@ pub enum PolicyViolation {
 
 /// Checks a proposed username against the configured pattern.
 pub fn check_username(rules: &RegistrationSettings, username: &str) -> Result<(), PolicyViolation> {
-    let fits = username.len() <= 256 && rules.username_pattern.is_match(username);
+    let fits = username.len() <= MAX_USERNAME_BYTES && rules.username_pattern.is_match(username);
     if fits {
         Ok(())
     } else {

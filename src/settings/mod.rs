@@ -271,6 +271,9 @@ pub struct LogSettings {
     pub json: bool,
 }
 
+/// The longest username accepted anywhere; longer ones never reach a backend.
+pub const MAX_USERNAME_BYTES: usize = 256;
+
 /// The longest password accepted anywhere; longer ones never reach a hash.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 

@@ -8,6 +8,7 @@ pub(super) mod recovery;
 pub(super) mod tokens;
 pub(super) mod users;
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use http::StatusCode;
@@ -41,7 +42,19 @@ fn audit(
             _ => (Outcome::Refused, err.title()),
         },
     };
-    let (peer, backend) = (request.peer, app.backend.name());
+    audit_event(app, request.peer, event, user, (outcome, reason), started);
+}
+
+/// Writes one audit event: what, for whom, from where, with what result.
+fn audit_event(
+    app: &App,
+    peer: SocketAddr,
+    event: &'static str,
+    user: &str,
+    (outcome, reason): (Outcome, &str),
+    started: Instant,
+) {
+    let backend = app.backend.name();
     Event {
         event,
         user,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
-use super::string_member;
 use super::tokens::authenticate;
+use super::{audit_event, string_member};
 use crate::app::App;
-use crate::audit::{Event, Outcome};
+use crate::audit::Outcome;
 use crate::http::documents::{Document, Field, Link, Urls, string_schema};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::{Authorization, Request};
@@ -92,27 +92,6 @@ pub(crate) fn post(app: &Arc<App>, request: &Request) -> ApiResult {
     Ok(empty(StatusCode::CREATED))
 }
 
-fn recovery_event(
-    app: &App,
-    user: &str,
-    peer: std::net::SocketAddr,
-    outcome: Outcome,
-    reason: &str,
-    started: Instant,
-) {
-    let backend = app.backend.name();
-    Event {
-        event: "recovery_request",
-        user,
-        peer,
-        backend,
-        outcome,
-        reason,
-        started,
-    }
-    .log();
-}
-
 async fn send_reset(
     app: &App,
     username: Option<String>,
@@ -128,12 +107,12 @@ async fn send_reset(
         Ok(Some(contact)) => contact,
         Ok(None) => {
             let user = username.as_deref().or(email.as_deref()).unwrap_or_default();
-            recovery_event(
+            audit_event(
                 app,
-                user,
                 peer,
-                Outcome::Refused,
-                "no such account",
+                "recovery_request",
+                user,
+                (Outcome::Refused, "no such account"),
                 started,
             );
             return;
@@ -146,12 +125,12 @@ async fn send_reset(
     let stamp = app.recovery.stamp(&contact.username);
     match app.tokens.issue_reset(&contact.username, &stamp) {
         Ok(issued) => {
-            recovery_event(
+            audit_event(
                 app,
-                &contact.username,
                 peer,
-                Outcome::Success,
-                "token sent",
+                "recovery_request",
+                &contact.username,
+                (Outcome::Success, "token sent"),
                 started,
             );
             app.recovery.deliver(&contact, &issued.token).await;

@@ -6,9 +6,10 @@ use std::time::Instant;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::audit_event;
 use super::string_member;
 use crate::app::App;
-use crate::audit::{Event, Outcome};
+use crate::audit::Outcome;
 use crate::backend::{BackendError, Identity};
 use crate::http::documents::{Document, Field, Link, string_schema};
 use crate::http::error::{ApiError, ApiResult};
@@ -16,10 +17,7 @@ use crate::http::request::Request;
 use crate::http::response::{Resp, json_response, ok_json, with_location};
 use crate::metrics::BackendLabels;
 use crate::secret::Secret;
-use crate::settings::MAX_PASSWORD_BYTES;
-
-/// Usernames longer than this are refused without asking the backend.
-const MAX_USERNAME_BYTES: usize = 256;
+use crate::settings::{MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
 
 fn document(app: &App, tokens: Vec<String>) -> Document {
     let url = app.urls.absolute("/jwt/");
@@ -177,18 +175,14 @@ fn log_attempt(
         Err(LoginFailure::Backend(_)) => (Outcome::Error, "backend fault"),
     };
     app.metrics.login(app.backend.name(), outcome.as_str());
-    let backend = app.backend.name();
-    let peer = request.peer;
-    Event {
-        event: "login",
-        user: username,
-        peer,
-        backend,
-        outcome,
-        reason,
+    audit_event(
+        app,
+        request.peer,
+        "login",
+        username,
+        (outcome, reason),
         started,
-    }
-    .log();
+    );
 }
 
 #[cfg(test)]

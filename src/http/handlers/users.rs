@@ -56,18 +56,22 @@ fn register_link(app: &App) -> Link {
 
 pub(crate) async fn register(app: &App, request: &Request) -> ApiResult {
     let started = Instant::now();
-    let result = register_user(app, request).await;
-    let body = request.json().unwrap_or_default();
-    let user = string_member(&body, "username").unwrap_or_default();
-    audit(app, request, "registration", user, started, &result);
+    let body = request.json();
+    let name = body
+        .as_ref()
+        .ok()
+        .and_then(|b| string_member(b, "username"));
+    let user = name.unwrap_or_default().to_string();
+    let result = register_user(app, request, body).await;
+    audit(app, request, "registration", &user, started, &result);
     result
 }
 
-async fn register_user(app: &App, request: &Request) -> ApiResult {
+async fn register_user(app: &App, request: &Request, body: Result<Value, ApiError>) -> ApiResult {
     if !app.backend.capabilities().register {
         return Err(ApiError::forbidden("Registration is not available"));
     }
-    let body = request.json()?;
+    let body = body?;
     let user = new_user(app, &body)?;
     let username = user.username.clone();
     app.throttle
