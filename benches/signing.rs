@@ -1,8 +1,10 @@
 //! Where the time of one login token goes, from the whole down to the
-//! signature: `TokenService::issue_login` (claims, JSON, base64, signing),
-//! josekit's JWT encoding with the same kind of claims, josekit's ES256
-//! signer on a ready signing input, and, beside it, the same P-256
-//! signature made by aws-lc-rs directly (the library rustls already links).
+//! signature: `TokenService::issue_login` (claims, JSON, base64, and the
+//! ES256 signature josekit asks aws-lc-rs for), beside josekit's JWT
+//! encoding of the same claims with josekit's own OpenSSL signer; then the
+//! P-256 signature alone three ways: aws-lc-rs (what Kisee signs with),
+//! josekit's OpenSSL signer, and OpenSSL's ECDSA without the EVP set-up
+//! josekit does for every signature.
 //!
 //! `cargo bench --bench signing`; `scripts/bench` runs it with short timings
 //! and reads the medians criterion writes.
@@ -19,6 +21,9 @@ use josekit::jwt::{self, JwtPayload};
 use kisee::backend::Identity;
 use kisee::settings::JwtSettings;
 use kisee::token::{SystemClock, TokenService};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::ecdsa::EcdsaSig;
+use openssl::nid::Nid;
 use serde_json::json;
 
 /// Bytes in a login token's signing input (base64url header and claims);
@@ -101,6 +106,23 @@ fn aws_lc_sign(c: &mut Criterion) {
     });
 }
 
+fn openssl_direct_sign(c: &mut Criterion) {
+    let Some(key) = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)
+        .and_then(|group| EcKey::generate(&group))
+        .ok()
+    else {
+        eprintln!("signing bench: OpenSSL cannot make a P-256 key");
+        return;
+    };
+    let input = vec![b'x'; SIGNING_INPUT_BYTES];
+    c.bench_function("openssl_direct_es256_sign", |b| {
+        b.iter(|| {
+            let digest = openssl::sha::sha256(black_box(&input));
+            EcdsaSig::sign(&digest, &key).is_ok()
+        })
+    });
+}
+
 fn josekit_signer() -> Option<impl JwsSigner> {
     let pair = ES256.generate_key_pair().ok()?;
     ES256.signer_from_der(pair.to_der_private_key()).ok()
@@ -116,6 +138,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = signing;
     config = short();
-    targets = issue_login, josekit_jwt_encode, josekit_sign, aws_lc_sign
+    targets = issue_login, josekit_jwt_encode, josekit_sign, aws_lc_sign, openssl_direct_sign
 }
 criterion_main!(signing);

@@ -1,22 +1,27 @@
 //! Listening and serving connections: TCP accept with a connection bound,
-//! the TLS handshake, HTTP/1.1 and HTTP/2 through hyper-util's automatic
-//! builder, and the timeouts that drop clients who stall.
+//! the TLS handshake, HTTP/1.1 or HTTP/2 as ALPN agreed (or as the first
+//! bytes tell, without it), and the timeouts that drop clients who stall.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use hyper::service::service_fn;
+use hyper::body::Incoming;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use rustls::ServerConfig;
+use rustls::{ServerConfig, ServerConnection};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
+use super::response::Resp;
 use super::router;
 use super::watchdog::{Watch, Watched};
 use crate::app::App;
@@ -50,7 +55,57 @@ pub async fn bind(addrs: &[SocketAddr]) -> io::Result<Vec<TcpListener>> {
 struct Generation {
     app: Arc<App>,
     tls: Option<TlsAcceptor>,
-    builder: auto::Builder<TokioExecutor>,
+    builders: Builders,
+}
+
+/// HTTP settings, by what is known of the protocol a client will speak.
+///
+/// Over TLS, ALPN has told: the connection is served as HTTP/1.1 or
+/// HTTP/2 outright. Otherwise hyper-util reads the first bytes to tell, and
+/// hands them back to hyper in a way that makes hyper double its read
+/// buffer: such a connection keeps 16 KiB for reading rather than 8.
+struct Builders {
+    sniffing: auto::Builder<TokioExecutor>,
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(app: &App) -> Self {
+        let sniffing = http_builder(app);
+        Self {
+            http1: sniffing.clone().http1_only(),
+            http2: sniffing.clone().http2_only(),
+            sniffing,
+        }
+    }
+
+    fn get(&self, protocol: Protocol) -> &auto::Builder<TokioExecutor> {
+        match protocol {
+            Protocol::Unknown => &self.sniffing,
+            Protocol::Http1 => &self.http1,
+            Protocol::Http2 => &self.http2,
+        }
+    }
+}
+
+/// What a connection is known to speak before its first request.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Unknown,
+    Http1,
+    Http2,
+}
+
+impl Protocol {
+    /// The protocol ALPN agreed on, if any.
+    fn agreed(tls: &ServerConnection) -> Self {
+        match tls.alpn_protocol() {
+            Some(b"h2") => Self::Http2,
+            Some(b"http/1.1") => Self::Http1,
+            _ => Self::Unknown,
+        }
+    }
 }
 
 /// The running server: the current generation, the connection bound and
@@ -93,11 +148,11 @@ impl Live {
 
 impl Generation {
     fn new(app: Arc<App>, tls: Option<Arc<ServerConfig>>) -> Self {
-        let builder = http_builder(&app);
+        let builders = Builders::new(&app);
         Self {
             app,
             tls: tls.map(TlsAcceptor::from),
-            builder,
+            builders,
         }
     }
 }
@@ -179,51 +234,96 @@ async fn accept_loop(live: Arc<Live>, listener: TcpListener) {
     }
 }
 
+// What an idle connection costs is mostly what its task and its hyper
+// connection hold, so the code below keeps both small: the handshake and
+// the hyper connection are boxed and built outside the async functions
+// (an async function keeps every local it has moved from until the local's
+// scope ends, and sizes its task for the largest await), and each request's
+// handler future is boxed (hyper keeps a slot for it, the whole connection
+// long). An idle keep-alive connection then costs its buffers, not
+// several copies of its state.
+
 /// Serves one connection: the TLS handshake and HTTP settings of the
 /// generation current when it was accepted, and for each request the
 /// application current when the request arrives, so that a reload reaches
 /// long-lived connections too.
 async fn serve(live: &Arc<Live>, shared: &Generation, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let server = &shared.app.server;
     let Some(tls) = &shared.tls else {
-        return serve_http(live, shared, stream, peer, false).await;
+        let (connection, watch) = open_http(live, shared, stream, peer, false, Protocol::Unknown);
+        return drive(live, shared, connection, &watch, peer).await;
     };
-    match tokio::time::timeout(server.handshake_timeout, tls.accept(stream)).await {
-        Ok(Ok(stream)) => serve_http(live, shared, stream, peer, true).await,
-        Ok(Err(err)) => {
-            shared.app.metrics.tls_handshake_failures.inc();
-            tracing::debug!(%peer, error = %err, "TLS handshake failed");
-        }
-        Err(_) => {
-            shared.app.metrics.tls_handshake_failures.inc();
-            tracing::debug!(%peer, "TLS handshake timed out");
-        }
+    let opened = handshake(shared, tls, stream, peer).await.map(|stream| {
+        let protocol = Protocol::agreed(stream.get_ref().1);
+        open_http(live, shared, stream, peer, true, protocol)
+    });
+    if let Some((connection, watch)) = opened {
+        drive(live, shared, connection, &watch, peer).await;
     }
 }
 
-async fn serve_http<T>(live: &Arc<Live>, shared: &Generation, io: T, peer: SocketAddr, tls: bool)
+/// The TLS handshake, within the handshake timeout; `None` when it failed.
+async fn handshake(
+    shared: &Generation,
+    tls: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
+    let timeout = shared.app.server.handshake_timeout;
+    let accepting = Box::pin(tokio::time::timeout(timeout, tls.accept(stream)));
+    let failure = match accepting.await {
+        Ok(Ok(stream)) => return Some(stream),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => "timed out".to_owned(),
+    };
+    shared.app.metrics.tls_handshake_failures.inc();
+    tracing::debug!(%peer, error = %failure, "TLS handshake failed");
+    None
+}
+
+/// A hyper connection, HTTP/1.1 or HTTP/2 as the client speaks.
+type Connection<'a, T> = auto::Connection<'a, TokioIo<Watched<T>>, Requests, TokioExecutor>;
+
+/// The hyper connection over `io` and the watch its watchdog reads.
+fn open_http<'a, T>(
+    live: &Arc<Live>,
+    shared: &'a Generation,
+    io: T,
+    peer: SocketAddr,
+    tls: bool,
+    protocol: Protocol,
+) -> (Pin<Box<Connection<'a, T>>>, Arc<Watch>)
 where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let watch = Watch::new();
+    let requests = Requests {
+        live: Arc::clone(live),
+        watch: Arc::clone(&watch),
+        peer,
+        tls,
+    };
+    let io = TokioIo::new(Watched::new(io, Arc::clone(&watch)));
+    let builder = shared.builders.get(protocol);
+    let connection = Box::pin(builder.serve_connection(io, requests));
+    (connection, watch)
+}
+
+/// Runs a connection to its end: until the client leaves, the watchdog
+/// gives up on it, or shutdown drains it.
+async fn drive<T>(
+    live: &Live,
+    shared: &Generation,
+    mut connection: Pin<Box<Connection<'_, T>>>,
+    watch: &Watch,
+    peer: SocketAddr,
+) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (header_timeout, idle_timeout) = (
         shared.app.server.header_timeout,
         shared.app.server.idle_timeout,
     );
-    let watch = Watch::new();
-    let (current, requests) = (Arc::clone(live), Arc::clone(&watch));
-    let service = service_fn(move |request| {
-        let guard = requests.request_started();
-        let app = current.app();
-        async move {
-            let response = router::handle(app, peer, tls, request).await;
-            drop(guard);
-            response
-        }
-    });
-    let io = TokioIo::new(Watched::new(io, Arc::clone(&watch)));
-    let connection = shared.builder.serve_connection(io, service);
-    tokio::pin!(connection);
     let mut stopped = live.stop.subscribe();
     // Shutdown may have begun during the handshake: drain at once then.
     let mut draining = *stopped.borrow();
@@ -255,6 +355,36 @@ where
                 }
             }
         }
+    }
+}
+
+/// The service of one connection: each request is served by the
+/// application current when it arrives, and counted by the connection's
+/// watchdog while it runs.
+struct Requests {
+    live: Arc<Live>,
+    watch: Arc<Watch>,
+    peer: SocketAddr,
+    tls: bool,
+}
+
+/// One request being handled.
+type Handling = Pin<Box<dyn Future<Output = Result<Resp, Infallible>> + Send>>;
+
+impl Service<hyper::Request<Incoming>> for Requests {
+    type Response = Resp;
+    type Error = Infallible;
+    type Future = Handling;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Handling {
+        let guard = self.watch.request_started();
+        let app = self.live.app();
+        let (peer, tls) = (self.peer, self.tls);
+        Box::pin(async move {
+            let response = router::handle(app, peer, tls, request).await;
+            drop(guard);
+            response
+        })
     }
 }
 

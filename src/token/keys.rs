@@ -10,6 +10,8 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private, Public};
 use serde_json::{Value, json};
 
+use super::es256::Es256Signer;
+
 /// The JWS algorithms Kisee signs with, one per supported key type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
@@ -136,8 +138,7 @@ impl SigningKey {
 
     fn from_pkey(private: &PKey<Private>) -> Result<Self, KeyError> {
         let public = PublicKey::from_pkey(&public_half(private)?)?;
-        let pkcs8 = private.private_key_to_pem_pkcs8().map_err(crypto)?;
-        let signer = signer_for(public.algorithm, &pkcs8)?;
+        let signer = signer_for(public.algorithm, private)?;
         Ok(Self { signer, public })
     }
 
@@ -180,11 +181,20 @@ fn algorithm_of(key: &PKey<Public>) -> Result<Algorithm, KeyError> {
     }
 }
 
-fn signer_for(algorithm: Algorithm, pkcs8_pem: &[u8]) -> Result<Box<dyn JwsSigner>, KeyError> {
+/// The signer for a key: josekit's for Ed25519 and RSA, josekit driving
+/// aws-lc-rs for P-256 (see [`Es256Signer`]).
+fn signer_for(
+    algorithm: Algorithm,
+    private: &PKey<Private>,
+) -> Result<Box<dyn JwsSigner>, KeyError> {
+    let pem = || private.private_key_to_pem_pkcs8().map_err(crypto);
     Ok(match algorithm {
-        Algorithm::Es256 => Box::new(ES256.signer_from_pem(pkcs8_pem).map_err(crypto)?),
-        Algorithm::EdDsa => Box::new(EdDSA.signer_from_pem(pkcs8_pem).map_err(crypto)?),
-        Algorithm::Rs256 => Box::new(RS256.signer_from_pem(pkcs8_pem).map_err(crypto)?),
+        Algorithm::Es256 => {
+            let der = private.private_key_to_pkcs8().map_err(crypto)?;
+            Box::new(Es256Signer::from_pkcs8(&der).map_err(KeyError::Crypto)?)
+        }
+        Algorithm::EdDsa => Box::new(EdDSA.signer_from_pem(pem()?).map_err(crypto)?),
+        Algorithm::Rs256 => Box::new(RS256.signer_from_pem(pem()?).map_err(crypto)?),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Tokens: signing login and password-reset JWTs, verifying the ones that
 //! come back, and publishing the public keys.
 
+mod es256;
 mod keys;
 
 use std::sync::Arc;

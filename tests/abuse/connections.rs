@@ -180,6 +180,9 @@ async fn a_body_trickled_slower_than_the_body_timeout_is_cut_off_while_others_ar
     assert_eq!(other.code(), 200, "{}", other.text());
 }
 
+/// What an HTTP/2 client sends first (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// One HTTP/2 frame.
 fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let length = u32::try_from(payload.len()).expect("a small payload");
@@ -203,8 +206,8 @@ async fn a_request_head_stalled_on_http2_is_cut_off_by_the_header_timeout() {
         .set("server.header_timeout", json!("1s"))
         .set("server.idle_timeout", json!("60s"))
         .start();
-    let mut tls = server.client().raw_tls().await;
-    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut tls = server.client().raw_h2().await;
+    let mut opening = H2_PREFACE.to_vec();
     opening.extend(h2_frame(SETTINGS, 0, 0, &[]));
     opening.extend(h2_frame(SETTINGS, ACK, 0, &[]));
     // `:method: GET` (static table entry 2), and the block left open.
@@ -223,4 +226,75 @@ async fn a_request_head_stalled_on_http2_is_cut_off_by_the_header_timeout() {
     let received = stalled.received.unwrap_or_default();
     // The server's first frame is its SETTINGS: this was HTTP/2.
     assert_eq!(received.get(3), Some(&SETTINGS), "not HTTP/2: {received:?}");
+}
+
+/// The opening of an HTTP/2 client: the preface, empty SETTINGS, and a
+/// whole `GET /health` (HPACK: `:method: GET`, `:scheme: https`, `:path`
+/// `/health` literal, `:authority: localhost` literal).
+fn h2_get_health() -> Vec<u8> {
+    const SETTINGS: u8 = 0x4;
+    const HEADERS: u8 = 0x1;
+    const END_STREAM_AND_HEADERS: u8 = 0x1 | 0x4;
+    let mut block = vec![0x82, 0x87];
+    block.extend([0x44, 7]);
+    block.extend(b"/health");
+    block.extend([0x41, 9]);
+    block.extend(b"localhost");
+    let mut opening = H2_PREFACE.to_vec();
+    opening.extend(h2_frame(SETTINGS, 0, 0, &[]));
+    opening.extend(h2_frame(HEADERS, END_STREAM_AND_HEADERS, 1, &block));
+    opening
+}
+
+/// The frame types the server sent until it closed or went quiet.
+async fn h2_frames_received<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Vec<u8> {
+    stream.write_all(&h2_get_health()).await.expect("write");
+    stream.flush().await.expect("flush");
+    let received = read_until_closed(stream, Duration::from_secs(2))
+        .await
+        .unwrap_or_default();
+    let mut kinds = Vec::new();
+    let mut at = 0;
+    while let Some(header) = received.get(at..at + 9) {
+        let length =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        kinds.push(header[3]);
+        at += 9 + length;
+    }
+    kinds
+}
+
+#[tokio::test]
+async fn alpn_decides_the_protocol_and_without_it_the_first_bytes_do() {
+    const HEADERS: u8 = 0x1;
+    let server = Fixture::new()
+        .set("server.idle_timeout", json!("1s"))
+        .start();
+    let client = server.client();
+    let health = "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    // ALPN h2: an HTTP/2 exchange, whose answer is a HEADERS frame.
+    let frames = h2_frames_received(&mut client.raw_h2().await).await;
+    assert!(frames.contains(&HEADERS), "h2 over ALPN h2: {frames:?}");
+
+    // ALPN http/1.1: HTTP/1.1, and an HTTP/2 preface is not taken for one.
+    let head = request_on(&mut client.raw_tls().await, health).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut http1 = client.raw_tls().await;
+    http1.write_all(&h2_get_health()).await.expect("write");
+    http1.flush().await.expect("flush");
+    let answer = read_until_closed(&mut http1, Duration::from_secs(5))
+        .await
+        .unwrap_or_default();
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"),
+        "h2 preface over ALPN http/1.1: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // No ALPN: the server tells from the first bytes, both ways.
+    let head = request_on(&mut client.raw_tls_without_alpn().await, health).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let frames = h2_frames_received(&mut client.raw_tls_without_alpn().await).await;
+    assert!(frames.contains(&HEADERS), "h2 without ALPN: {frames:?}");
 }

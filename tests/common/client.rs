@@ -29,14 +29,16 @@ pub(crate) struct Client {
     addr: SocketAddr,
     http1: Arc<ClientConfig>,
     http2: Arc<ClientConfig>,
+    no_alpn: Arc<ClientConfig>,
 }
 
 impl Client {
     pub(crate) fn new(addr: SocketAddr, ca_der: &[u8]) -> Self {
         Client {
             addr,
-            http1: Arc::new(tls_config(ca_der, b"http/1.1")),
-            http2: Arc::new(tls_config(ca_der, b"h2")),
+            http1: Arc::new(tls_config(ca_der, Some(b"http/1.1"))),
+            http2: Arc::new(tls_config(ca_der, Some(b"h2"))),
+            no_alpn: Arc::new(tls_config(ca_der, None)),
         }
     }
 
@@ -72,9 +74,23 @@ impl Client {
 
     /// A TLS connection (ALPN `http/1.1`) to write raw bytes on.
     pub(crate) async fn raw_tls(&self) -> TlsStream<TcpStream> {
+        self.raw_tls_with(&self.http1).await
+    }
+
+    /// A TLS connection that agreed on HTTP/2 (ALPN `h2`).
+    pub(crate) async fn raw_h2(&self) -> TlsStream<TcpStream> {
+        self.raw_tls_with(&self.http2).await
+    }
+
+    /// A TLS connection that offered no ALPN protocol.
+    pub(crate) async fn raw_tls_without_alpn(&self) -> TlsStream<TcpStream> {
+        self.raw_tls_with(&self.no_alpn).await
+    }
+
+    async fn raw_tls_with(&self, config: &Arc<ClientConfig>) -> TlsStream<TcpStream> {
         let tcp = TcpStream::connect(self.addr).await.expect("TCP connect");
         let name = ServerName::try_from("localhost").expect("server name");
-        TlsConnector::from(self.http1.clone())
+        TlsConnector::from(Arc::clone(config))
             .connect(name, tcp)
             .await
             .expect("TLS handshake")
@@ -96,7 +112,7 @@ impl Client {
     }
 }
 
-fn tls_config(ca_der: &[u8], alpn: &[u8]) -> ClientConfig {
+fn tls_config(ca_der: &[u8], alpn: Option<&[u8]>) -> ClientConfig {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(ca_der.to_vec()))
@@ -107,7 +123,7 @@ fn tls_config(ca_der: &[u8], alpn: &[u8]) -> ClientConfig {
         .expect("TLS versions")
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
+    config.alpn_protocols = alpn.into_iter().map(<[u8]>::to_vec).collect();
     config
 }
 
