@@ -60,10 +60,12 @@ struct Generation {
 
 /// HTTP settings, by what is known of the protocol a client will speak.
 ///
-/// Over TLS, ALPN has told: the connection is served as HTTP/1.1 or
-/// HTTP/2 outright. Otherwise hyper-util reads the first bytes to tell, and
-/// hands them back to hyper in a way that makes hyper double its read
-/// buffer: such a connection keeps 16 KiB for reading rather than 8.
+/// Over TLS, ALPN has told; over plain TCP, a look at the first bytes
+/// that leaves them in the socket (see [`sniff`]): the connection is then
+/// served as HTTP/1.1 or HTTP/2 outright. Only a TLS client that offered
+/// no ALPN protocol goes through hyper-util's detection, which reads the
+/// first bytes and hands them back to hyper in a way that makes hyper
+/// double its read buffer (16 KiB kept for reading rather than 8).
 struct Builders {
     sniffing: auto::Builder<TokioExecutor>,
     http1: auto::Builder<TokioExecutor>,
@@ -250,7 +252,10 @@ async fn accept_loop(live: Arc<Live>, listener: TcpListener) {
 async fn serve(live: &Arc<Live>, shared: &Generation, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = &shared.tls else {
-        let (connection, watch) = open_http(live, shared, stream, peer, false, Protocol::Unknown);
+        let Some(protocol) = first_bytes(live, shared, &stream, peer).await else {
+            return;
+        };
+        let (connection, watch) = open_http(live, shared, stream, peer, false, protocol);
         return drive(live, shared, connection, &watch, peer).await;
     };
     let opened = handshake(shared, tls, stream, peer).await.map(|stream| {
@@ -260,6 +265,64 @@ async fn serve(live: &Arc<Live>, shared: &Generation, stream: TcpStream, peer: S
     if let Some((connection, watch)) = opened {
         drive(live, shared, connection, &watch, peer).await;
     }
+}
+
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113,
+/// section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How long to wait before looking again at first bytes that may still
+/// grow into the HTTP/2 preface.
+const SNIFF_PAUSE: Duration = Duration::from_millis(10);
+
+/// What a plain-TCP client speaks, told from its first bytes without
+/// taking them from the socket: HTTP/2 if they are the HTTP/2 preface,
+/// HTTP/1.1 from the first byte that differs from it (`G` of `GET`, `O` of
+/// `POST`). `None` when the client closed, or sent nothing decisive
+/// within `within` (the time it has for a whole request head).
+async fn sniff(stream: &TcpStream, within: Duration) -> Option<Protocol> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut first = [0; H2_PREFACE.len()];
+    loop {
+        let seen = tokio::time::timeout_at(deadline, stream.peek(&mut first))
+            .await
+            .ok()?
+            .ok()?;
+        if seen == 0 {
+            return None;
+        }
+        if first[..seen] != H2_PREFACE[..seen] {
+            return Some(Protocol::Http1);
+        }
+        if seen == H2_PREFACE.len() {
+            return Some(Protocol::Http2);
+        }
+        // A part of the preface: the socket stays readable, so wait
+        // rather than peek again at once (and the timeout above would
+        // never fire on a peek that returns at once).
+        if tokio::time::Instant::now() + SNIFF_PAUSE > deadline {
+            return None;
+        }
+        tokio::time::sleep(SNIFF_PAUSE).await;
+    }
+}
+
+/// The protocol of a plain-TCP connection, or `None` when it is to be
+/// closed: nothing decisive within the header timeout, or shutdown began.
+async fn first_bytes(
+    live: &Live,
+    shared: &Generation,
+    stream: &TcpStream,
+    peer: SocketAddr,
+) -> Option<Protocol> {
+    let mut stopped = live.stop.subscribe();
+    let sniffed = tokio::select! {
+        sniffed = sniff(stream, shared.app.server.header_timeout) => sniffed,
+        _ = stopped.wait_for(|stop| *stop) => None,
+    };
+    if sniffed.is_none() {
+        tracing::debug!(%peer, "connection closed before a request began");
+    }
+    sniffed
 }
 
 /// The TLS handshake, within the handshake timeout; `None` when it failed.

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::net::{FIRST_CLIENT, Peer};
 use crate::common::client::read_until_closed;
@@ -297,4 +298,48 @@ async fn alpn_decides_the_protocol_and_without_it_the_first_bytes_do() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let frames = h2_frames_received(&mut client.raw_tls_without_alpn().await).await;
     assert!(frames.contains(&HEADERS), "h2 without ALPN: {frames:?}");
+}
+
+#[tokio::test]
+async fn plain_http_is_told_apart_by_its_first_bytes_and_silence_is_cut_off() {
+    const HEADERS: u8 = 0x1;
+    let server = Fixture::new()
+        .unset("server.tls")
+        .set("server.header_timeout", json!("1s"))
+        .set("server.idle_timeout", json!("1s"))
+        .start();
+    let connect = || TcpStream::connect(server.addr());
+    let health = "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    let head = request_on(&mut connect().await.expect("connect"), health).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // `P` could open the HTTP/2 preface: the server waits for the next byte.
+    let mut patch = connect().await.expect("connect");
+    patch.write_all(b"P").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let head = request_on(
+        &mut patch,
+        "ATCH /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+
+    // HTTP/2 with prior knowledge.
+    let frames = h2_frames_received(&mut connect().await.expect("connect")).await;
+    assert!(frames.contains(&HEADERS), "h2 over plain TCP: {frames:?}");
+
+    // Nothing, or a part of the preface, then silence: closed by the
+    // header timeout, without an answer.
+    for sent in [&b""[..], &H2_PREFACE[..12]] {
+        let mut silent = connect().await.expect("connect");
+        silent.write_all(sent).await.expect("write");
+        let started = Instant::now();
+        let stalled = Stalled {
+            received: read_until_closed(&mut silent, CUT_OFF_BOUND).await,
+            after: started.elapsed(),
+        };
+        let received = assert_cut_off_by_the_timeout(&stalled, "a silent plain connection");
+        assert!(received.is_empty(), "{received:?}");
+    }
 }
