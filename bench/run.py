@@ -31,6 +31,10 @@ from harness import (BenchError, Processes, http_status, median, proc_status, ru
                      run_wrk)
 
 MIB_PER_HASH = 19  # Argon2id default memory cost: 19 MiB per verify.
+# The sections of a run, in order, by the names `--only` takes: each names
+# the Bench method that measures it.
+SECTIONS = {"throughput": "throughput", "tls": "tls_cost", "memory": "memory_use",
+            "pam": "slow_pam", "ldap": "ldap", "micro": "micro"}
 
 
 class Row:
@@ -495,15 +499,11 @@ class Bench:
 
     # --- the whole run ---
 
-    def sections(self):
-        return {"throughput": self.throughput, "tls": self.tls_cost, "memory": self.memory_use,
-                "pam": self.slow_pam, "ldap": self.ldap, "micro": self.micro}
-
     def run(self):
         self.prepare()
-        for name, section in self.sections().items():
+        for name, method in SECTIONS.items():
             if not self.args.only or name in self.args.only:
-                section()
+                getattr(self, method)()
         for backend_name in ("memory", "memory over TLS", "ldap"):
             if any(row.cpu == backend_name and row.met is False for row in self.rows):
                 self.profile(backend_name)
@@ -688,10 +688,10 @@ def main():
     parser.add_argument("--output", type=Path,
                         help="where the table goes (bench/results.md for a whole run)")
     parser.add_argument("--only", type=lambda text: text.split(","), default=[],
-                        help="comma-separated sections to run (throughput, tls, memory, pam, "
-                             "ldap, micro); the table then goes to standard output only")
+                        help=f"comma-separated sections to run ({', '.join(SECTIONS)}); the "
+                             "table then goes to standard output only")
     args = parser.parse_args()
-    unknown = set(args.only) - {"throughput", "tls", "memory", "pam", "ldap", "micro"}
+    unknown = set(args.only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     if args.output is None and not args.only:

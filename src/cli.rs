@@ -57,12 +57,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Settings from `--settings`, else `./settings.yaml`, else the built-in ones.
-fn load(explicit: Option<&Path>) -> Result<Settings, ExitCode> {
-    let default = Path::new("settings.yaml");
-    let loaded = match explicit {
+/// Settings from the file [`lifecycle::settings_path`] found, else the
+/// built-in ones.
+fn load(path: Option<&Path>) -> Result<Settings, ExitCode> {
+    let loaded = match path {
         Some(path) => Settings::load(path),
-        None if default.exists() => Settings::load(default),
         None => {
             eprintln!("kisee: no settings.yaml here, using the built-in quick-start settings");
             Settings::from_yaml(
@@ -100,7 +99,7 @@ fn report_problems(problems: &[String]) -> ExitCode {
 }
 
 fn check_settings(explicit: Option<&Path>) -> ExitCode {
-    let settings = match load(explicit) {
+    let settings = match load(lifecycle::settings_path(explicit).as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
@@ -183,7 +182,8 @@ fn hash_password() -> ExitCode {
 }
 
 fn serve(explicit: Option<&Path>) -> ExitCode {
-    let settings = match load(explicit) {
+    let path = lifecycle::settings_path(explicit);
+    let settings = match load(path.as_deref()) {
         Ok(settings) => settings,
         Err(code) => return code,
     };
@@ -199,7 +199,7 @@ fn serve(explicit: Option<&Path>) -> ExitCode {
         .build()
     {
         Ok(runtime) => {
-            let code = runtime.block_on(listen_and_serve(&settings, built, explicit));
+            let code = runtime.block_on(listen_and_serve(&settings, built, path));
             // A PAM call stuck in a module must not keep the process alive.
             runtime.shutdown_timeout(std::time::Duration::from_secs(5));
             code
@@ -213,7 +213,7 @@ fn serve(explicit: Option<&Path>) -> ExitCode {
 
 /// Binds every listener, then serves until SIGTERM or Ctrl-C, reloading on
 /// SIGHUP.
-async fn listen_and_serve(settings: &Settings, built: Built, explicit: Option<&Path>) -> ExitCode {
+async fn listen_and_serve(settings: &Settings, built: Built, path: Option<PathBuf>) -> ExitCode {
     let listeners = match server::bind(&settings.server.listen).await {
         Ok(listeners) => listeners,
         Err(err) => {
@@ -235,7 +235,6 @@ async fn listen_and_serve(settings: &Settings, built: Built, explicit: Option<&P
         }
     }
     let live = server::Live::new(built.app, built.tls);
-    let path = lifecycle::settings_path(explicit);
     tokio::spawn(lifecycle::reload_on_hangup(Arc::clone(&live), path));
     server::run(live, listeners, lifecycle::shutdown_signal()).await;
     ExitCode::SUCCESS
@@ -259,12 +258,6 @@ fn announce_start(settings: &Settings, built: &Built) {
         );
     }
     if let Some(demo) = &built.demo {
-        // The demo account exists to be tried by hand: its password is shown
-        // once, on the terminal, and never written to the log.
-        eprintln!(
-            "demo account: username {} password {}",
-            demo.username,
-            demo.password.expose()
-        );
+        demo.announce();
     }
 }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod backend;
 pub mod cli;
+mod files;
 pub mod http;
 pub mod lifecycle;
 pub mod logging;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::http::server::Live;
 use crate::settings::{Settings, SettingsError};
 
-/// The file a reload reads: the one the server started from, when it
-/// started from a file.
+/// The settings file: `--settings`, else `./settings.yaml` when there is
+/// one; `None` for the built-in settings. A reload reads the same file.
 pub(crate) fn settings_path(explicit: Option<&Path>) -> Option<PathBuf> {
     let default = Path::new("settings.yaml");
     explicit
@@ -59,11 +59,7 @@ fn reload(live: &Live, path: &Path) -> Result<(), Vec<String>> {
     }
     let built = crate::app::rebuild(&settings, &current)?;
     if let Some(demo) = &built.demo {
-        eprintln!(
-            "demo account: username {} password {}",
-            demo.username,
-            demo.password.expose()
-        );
+        demo.announce();
     }
     live.replace(built.app, built.tls);
     Ok(())

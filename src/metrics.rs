@@ -11,23 +11,23 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LoginLabels {
     /// The backend's name.
-    pub backend: String,
+    pub backend: &'static str,
     /// `success`, `refused`, `throttled`, `unavailable` or `error`.
-    pub outcome: String,
+    pub outcome: &'static str,
 }
 
 /// Labels naming what was throttled.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ThrottleLabels {
     /// `login` or `registration`.
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 /// Labels naming a backend operation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BackendLabels {
     /// The backend's name.
-    pub backend: String,
+    pub backend: &'static str,
 }
 
 /// Labels of the build information.
@@ -142,19 +142,21 @@ impl Metrics {
     }
 
     /// Counts one login attempt.
-    pub fn login(&self, backend: &str, outcome: &str) {
-        let labels = LoginLabels {
-            backend: backend.into(),
-            outcome: outcome.into(),
-        };
+    pub fn login(&self, backend: &'static str, outcome: &'static str) {
+        let labels = LoginLabels { backend, outcome };
         self.logins.get_or_create(&labels).inc();
     }
 
-    /// Counts one throttled request.
-    pub fn throttled(&self, kind: &str) {
-        self.throttled
-            .get_or_create(&ThrottleLabels { kind: kind.into() })
+    /// Counts one question put to the backend.
+    pub fn backend_check(&self, backend: &'static str) {
+        self.backend_checks
+            .get_or_create(&BackendLabels { backend })
             .inc();
+    }
+
+    /// Counts one throttled request.
+    pub fn throttled(&self, kind: &'static str) {
+        self.throttled.get_or_create(&ThrottleLabels { kind }).inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -254,12 +254,7 @@ fn read_public_url(server: &Table, problems: &mut Problems) -> String {
     let Some(hostname) = required_string(server, "server", "hostname", problems) else {
         return String::new();
     };
-    let valid = hostname
-        .parse::<http::Uri>()
-        .ok()
-        .filter(|uri| matches!(uri.scheme_str(), Some("http" | "https")))
-        .filter(|uri| uri.authority().is_some() && uri.query().is_none());
-    if valid.is_none() {
+    if !crate::settings::is_public_url(&hostname) {
         problems.add(format!(
             "`server.hostname` {} is not an http:// or https:// URL without a query",
             quoted(&hostname)

@@ -136,22 +136,13 @@ impl Recovery {
 /// Writes the message under a temporary name, then renames it into place,
 /// so a spool reader never sees half a message.
 fn write_message(folder: &Path, message: &str) -> std::io::Result<PathBuf> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
     std::fs::create_dir_all(folder)?;
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let name = format!("{millis}-{}.eml", random_id());
     let tmp = folder.join(format!(".{name}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    file.write_all(message.as_bytes())?;
-    file.sync_all()?;
+    crate::files::create_private(&tmp, message.as_bytes())?;
     let path = folder.join(name);
     std::fs::rename(&tmp, &path)?;
     Ok(path)

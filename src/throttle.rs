@@ -96,14 +96,22 @@ impl Throttle {
     /// sent and the name the backend answered with), and the attempt does
     /// not count against the client.
     pub async fn succeeded(&self, attempt: Attempt, username: &str) {
-        for key in [attempt.user, user_key(username)] {
-            if let Some(store) = &self.shared {
-                store.clear(&self.per_user.shared_key(&key)).await;
-            }
-            self.per_user.clear(&key);
+        let answered = user_key(username);
+        if answered != attempt.user {
+            self.clear_user(&answered).await;
         }
+        self.clear_user(&attempt.user).await;
         self.release(&self.per_client, &attempt.client, attempt.client_slot)
             .await;
+    }
+
+    /// Forgets the failures counted against one user key, here and in the
+    /// shared store.
+    async fn clear_user(&self, key: &str) {
+        if let Some(store) = &self.shared {
+            store.clear(&self.per_user.shared_key(key)).await;
+        }
+        self.per_user.clear(key);
     }
 
     /// The attempt came to nothing (the backend could not answer): it

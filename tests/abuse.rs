@@ -29,23 +29,10 @@ mod throttling;
 #[path = "abuse/uniform.rs"]
 mod uniform;
 
-use common::{Response, Server, assert_problem};
-use serde_json::json;
-
-/// The title of every refused login.
-const REFUSED: &str = "Failed identification for kisee.";
+use common::{REFUSED, Response, Server, assert_problem, try_login};
 
 /// The title of every throttled request.
 const THROTTLED: &str = "Too many failed attempts, retry later";
-
-/// One login attempt, whatever its answer.
-async fn attempt(server: &Server, username: &str, password: &str) -> Response {
-    server
-        .post("/jwt/")
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-}
 
 /// Asserts a 429 problem whose `Retry-After` is whole seconds from 1 to
 /// `window`, and returns it.

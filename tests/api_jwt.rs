@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use common::tokens::{
     decode_unverified, ec_thumbprint, now, public_jwk_of, verify_with_jwks, verify_with_pem,
 };
-use common::{Fixture, ISSUER, TestUser, abs, alice, assert_problem, carol, login, login_status};
+use common::{
+    Fixture, ISSUER, REFUSED, TestUser, abs, alice, assert_problem, carol, login, login_status,
+};
 use serde_json::{Value, json};
 
 const COREAPI_ACCEPTS: [Option<&str>; 4] = [
@@ -257,7 +259,7 @@ async fn username_wins_over_login() {
     let refused = server.post("/jwt/").json(&loser).send().await;
 
     assert_eq!(accepted.code(), 201, "{}", accepted.text());
-    assert_problem(&refused, 403, "Failed identification for kisee.");
+    assert_problem(&refused, 403, REFUSED);
 }
 
 #[tokio::test]
@@ -294,7 +296,7 @@ async fn unknown_user_and_wrong_password_look_the_same() {
     let unknown = server.post("/jwt/").json(&unknown).send().await;
     let wrong = server.post("/jwt/").json(&wrong).send().await;
 
-    assert_problem(&unknown, 403, "Failed identification for kisee.");
+    assert_problem(&unknown, 403, REFUSED);
     assert_eq!(unknown.code(), wrong.code());
     assert_eq!(unknown.reason(), wrong.reason());
     assert_eq!(unknown.body, wrong.body);
@@ -466,7 +468,7 @@ async fn repeated_failures_for_one_user_are_throttled_with_retry_after() {
             throttled = Some((attempt, res));
             break;
         }
-        assert_problem(&res, 403, "Failed identification for kisee.");
+        assert_problem(&res, 403, REFUSED);
     }
 
     let (attempt, res) = throttled.expect("no 429 after 12 failures");

@@ -14,6 +14,7 @@ use common::mail::{Mail, spooled, wait_for_mails};
 use common::tokens::{decode_unverified, now, sign, unsigned};
 use common::{
     Fixture, Server, abs, alice, assert_problem, bob, carol, login, login_status, password_patch,
+    patch_basic, patch_bearer,
 };
 use serde_json::{Value, json};
 
@@ -48,12 +49,7 @@ async fn reset_mail_for_alice(fixture: &Fixture, server: &Server) -> Mail {
 }
 
 async fn change_with_token(server: &Server, user: &str, token: &str, password: &str) -> Value {
-    let res = server
-        .patch(&format!("/users/{user}/"))
-        .bearer(token)
-        .json(&password_patch(password))
-        .send()
-        .await;
+    let res = patch_bearer(server, user, token, &password_patch(password)).await;
     let body = if res.body.is_empty() {
         Value::Null
     } else {
@@ -290,12 +286,14 @@ async fn a_basic_password_change_kills_pending_reset_tokens() {
     let server = fixture.start();
     let mail = reset_mail_for_alice(&fixture, &server).await;
 
-    let basic = server
-        .patch("/users/alice/")
-        .basic(&user.username, &user.password)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let basic = patch_basic(
+        &server,
+        "alice",
+        &user.username,
+        &user.password,
+        &password_patch(NEW_PASSWORD),
+    )
+    .await;
     let stale = change_with_token(&server, "alice", &mail.token, "yet-another-Passw0rd").await;
 
     assert_eq!(basic.code(), 204, "{}", basic.text());
@@ -309,12 +307,14 @@ async fn a_reset_token_is_not_a_password() {
     let mail = reset_mail_for_alice(&fixture, &server).await;
 
     let as_login = login_status(&server, "alice", &mail.token).await;
-    let as_basic = server
-        .patch("/users/alice/")
-        .basic("alice", &mail.token)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let as_basic = patch_basic(
+        &server,
+        "alice",
+        "alice",
+        &mail.token,
+        &password_patch(NEW_PASSWORD),
+    )
+    .await;
 
     assert_eq!(as_login, 403);
     assert_problem(&as_basic, 401, "Bad authorization");
@@ -328,12 +328,7 @@ async fn a_reset_token_does_not_apply_to_another_user() {
     let server = fixture.start();
     let mail = reset_mail_for_alice(&fixture, &server).await;
 
-    let res = server
-        .patch("/users/bob/")
-        .bearer(&mail.token)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let res = patch_bearer(&server, "bob", &mail.token, &password_patch(NEW_PASSWORD)).await;
 
     assert_problem(&res, 403, "Token does not apply to user resource.");
     assert_eq!(login_status(&server, "bob", &bob().password).await, 201);

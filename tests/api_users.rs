@@ -13,7 +13,7 @@ mod common;
 use common::tokens::decode_unverified;
 use common::{
     Fixture, Server, abs, alice, assert_problem, assert_problem_among, bob, login, login_status,
-    password_patch, register,
+    password_patch, patch_basic, patch_bearer, register,
 };
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -307,14 +307,9 @@ async fn concurrent_registrations_of_one_name_give_exactly_one_201() {
 }
 
 async fn change_with_basic(server: &Server, user: &str, password: &str, patch: &Value) -> u16 {
-    let path = format!("/users/{user}/");
-    let res = server
-        .patch(&path)
-        .basic(user, password)
-        .json(patch)
-        .send()
-        .await;
-    res.code()
+    patch_basic(server, user, user, password, patch)
+        .await
+        .code()
 }
 
 #[tokio::test]
@@ -337,12 +332,14 @@ async fn a_password_change_is_refused_when_the_backend_is_read_only() {
     let user = alice();
     let server = Fixture::new().user(&user).start();
 
-    let res = server
-        .patch("/users/alice/")
-        .basic(&user.username, &user.password)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let res = patch_basic(
+        &server,
+        "alice",
+        &user.username,
+        &user.password,
+        &password_patch(NEW_PASSWORD),
+    )
+    .await;
 
     assert_problem(&res, 403, "Password change is not available");
     assert_eq!(login_status(&server, "alice", &user.password).await, 201);
@@ -353,12 +350,14 @@ async fn a_password_change_with_basic_answers_204_and_replaces_the_password() {
     let user = alice();
     let server = writable().start();
 
-    let res = server
-        .patch("/users/alice/")
-        .basic(&user.username, &user.password)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let res = patch_basic(
+        &server,
+        "alice",
+        &user.username,
+        &user.password,
+        &password_patch(NEW_PASSWORD),
+    )
+    .await;
 
     assert_eq!(res.code(), 204, "{}", res.text());
     assert!(res.body.is_empty());
@@ -417,12 +416,14 @@ async fn a_patch_without_authorization_is_401_with_a_challenge() {
 async fn wrong_basic_credentials_are_401_with_a_challenge() {
     let server = writable().start();
 
-    let res = server
-        .patch("/users/alice/")
-        .basic("alice", "not-her-password")
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let res = patch_basic(
+        &server,
+        "alice",
+        "alice",
+        "not-her-password",
+        &password_patch(NEW_PASSWORD),
+    )
+    .await;
 
     assert_problem(&res, 401, "Bad authorization");
     assert!(res.header("www-authenticate").is_some(), "{res:?}");
@@ -435,12 +436,7 @@ async fn a_login_token_cannot_change_a_password() {
     let server = writable().start();
     let token = login(&server, &user.username, &user.password).await;
 
-    let res = server
-        .patch("/users/alice/")
-        .bearer(&token)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let res = patch_bearer(&server, "alice", &token, &password_patch(NEW_PASSWORD)).await;
 
     assert_problem(&res, 403, "Use a password lost token or basic auth.");
     assert_eq!(login_status(&server, "alice", &user.password).await, 201);
@@ -451,12 +447,14 @@ async fn credentials_for_another_user_are_403() {
     let user = alice();
     let server = writable().start();
 
-    let res = server
-        .patch("/users/bob/")
-        .basic(&user.username, &user.password)
-        .json(&password_patch(NEW_PASSWORD))
-        .send()
-        .await;
+    let res = patch_basic(
+        &server,
+        "bob",
+        &user.username,
+        &user.password,
+        &password_patch(NEW_PASSWORD),
+    )
+    .await;
 
     assert_problem(&res, 403, "Token does not apply to user resource.");
     assert_eq!(login_status(&server, "bob", &bob().password).await, 201);
@@ -473,12 +471,7 @@ async fn a_patch_of_anything_but_the_password_is_400() {
     ];
 
     for patch in patches {
-        let res = server
-            .patch("/users/alice/")
-            .basic(&user.username, &user.password)
-            .json(&patch)
-            .send()
-            .await;
+        let res = patch_basic(&server, "alice", &user.username, &user.password, &patch).await;
         assert_problem(&res, 400, "Only password can be patched.");
     }
 }
@@ -503,12 +496,7 @@ async fn a_patch_that_is_not_one_password_operation_is_400() {
     ];
 
     for patch in patches {
-        let res = server
-            .patch("/users/alice/")
-            .basic(&user.username, &user.password)
-            .json(&patch)
-            .send()
-            .await;
+        let res = patch_basic(&server, "alice", &user.username, &user.password, &patch).await;
         let titles = ["Invalid json patch.", "Only password can be patched."];
         assert_problem_among(&res, 400, &titles);
     }
@@ -522,12 +510,14 @@ async fn a_new_password_that_breaks_the_policy_is_400() {
     let too_long = "p".repeat(1025);
 
     for value in ["short", too_long.as_str()] {
-        let res = server
-            .patch("/users/alice/")
-            .basic(&user.username, &user.password)
-            .json(&password_patch(value))
-            .send()
-            .await;
+        let res = patch_basic(
+            &server,
+            "alice",
+            &user.username,
+            &user.password,
+            &password_patch(value),
+        )
+        .await;
         let titles = [
             "Password is too short",
             "Password is too long",

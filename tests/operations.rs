@@ -12,8 +12,6 @@
 )]
 
 mod common;
-#[path = "operations/pki.rs"]
-mod pki;
 #[path = "operations/process.rs"]
 mod process;
 #[path = "operations/scrape.rs"]
@@ -33,10 +31,10 @@ use serde_json::{Value, json};
 use common::client::Client;
 use common::mail::wait_for_mails;
 use common::pki::p256_key_pair;
+use common::pki::{Ca, Leaf};
 use common::server::Exit;
 use common::tokens::public_pem_thumbprint;
 use common::{Fixture, TestUser, alice, bob, eventually, login_status, password_patch};
-use pki::{Ca, Leaf};
 use process::{Kisee, Reload};
 use scrape::Scrape;
 use verifier::{Verifier, kid_of};
@@ -46,6 +44,14 @@ const LOGINS: &str = "kisee_logins_total";
 const CHECKS: &str = "kisee_backend_checks_total";
 const THROTTLED: &str = "kisee_throttled_total";
 const MEMORY: (&str, &str) = ("backend", "memory");
+
+/// The common name of the CAs these tests keep.
+const OPERATIONS_CA: &str = "Kisee operations test CA";
+
+/// A leaf of `ca` with this serial number, named after it.
+fn leaf(ca: &Ca, serial: u64, extra_names: &[&str]) -> Leaf {
+    ca.leaf(&format!("kisee leaf {serial}"), Some(serial), extra_names)
+}
 
 /// A fixture whose server certificate is `leaf`, from a CA the test keeps.
 fn fixture_with_certificate(leaf: &Leaf) -> Fixture {
@@ -234,8 +240,8 @@ fn hash_with_the_binary(fixture: &Fixture, password: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_lets_every_login_in_flight_finish_then_exits_with_status_zero() {
     const LOGINS_IN_FLIGHT: usize = 20;
-    let ca = Ca::generate();
-    let fixture = fixture_with_certificate(&ca.leaf(1, &[]));
+    let ca = Ca::new(OPERATIONS_CA);
+    let fixture = fixture_with_certificate(&leaf(&ca, 1, &[]));
     let password = "dora-Explorer-Map-4";
     let hash = hash_with_the_binary(&fixture, password);
     assert!(
@@ -331,8 +337,8 @@ async fn new_connections_are_refused(addr: SocketAddr) -> bool {
 
 #[tokio::test]
 async fn sighup_gives_new_connections_the_new_certificate_and_keeps_open_ones_working() {
-    let ca = Ca::generate();
-    let (a, b) = (ca.leaf(1, &[]), ca.leaf(2, &["kisee.test"]));
+    let ca = Ca::new(OPERATIONS_CA);
+    let (a, b) = (leaf(&ca, 1, &[]), leaf(&ca, 2, &["kisee.test"]));
     let known = [("certificate A", &a), ("certificate B", &b)];
     let fixture = fixture_with_certificate(&a);
     let kisee = Kisee::start(&fixture, &ca.der()).await;
@@ -384,8 +390,8 @@ async fn observe(kisee: &Kisee, ca: &Ca, known: &[(&str, &Leaf)]) -> Observed {
 /// refusal names the problem (one record holds every fragment of
 /// `problem`) and that nothing changed.
 async fn assert_refused_reload_changes_nothing(mistake: fn(Fixture) -> Fixture, problem: &[&str]) {
-    let ca = Ca::generate();
-    let (a, b) = (ca.leaf(1, &[]), ca.leaf(2, &["kisee.test"]));
+    let ca = Ca::new(OPERATIONS_CA);
+    let (a, b) = (leaf(&ca, 1, &[]), leaf(&ca, 2, &["kisee.test"]));
     let known = [("certificate A", &a), ("certificate B", &b)];
     let fixture = fixture_with_certificate(&a).user(&alice());
     b.write(
@@ -486,8 +492,8 @@ fn assert_verifies(verifier: &Verifier, tokens: &[(&str, &str)], when: &str) {
 
 #[tokio::test]
 async fn signing_keys_rotate_under_sighup_without_refusing_a_live_token() {
-    let ca = Ca::generate();
-    let mut fixture = fixture_with_certificate(&ca.leaf(1, &[]))
+    let ca = Ca::new(OPERATIONS_CA);
+    let mut fixture = fixture_with_certificate(&leaf(&ca, 1, &[]))
         .user(&alice())
         .set("backend.memory.registration", json!(true))
         .set("recovery", json!({"delivery": "file", "folder": "spool"}))
@@ -573,8 +579,8 @@ async fn signing_keys_rotate_under_sighup_without_refusing_a_live_token() {
 
 #[tokio::test]
 async fn throttle_counts_survive_a_reload() {
-    let ca = Ca::generate();
-    let fixture = fixture_with_certificate(&ca.leaf(1, &[]))
+    let ca = Ca::new(OPERATIONS_CA);
+    let fixture = fixture_with_certificate(&leaf(&ca, 1, &[]))
         .user(&alice())
         .set("throttle.per_user", json!({"failures": 3}));
     let kisee = Kisee::start(&fixture, &ca.der()).await;
@@ -615,8 +621,8 @@ async fn token_over(connection: &mut KeptConnection, user: &TestUser) -> Result<
 
 #[tokio::test]
 async fn a_connection_kept_open_across_a_key_rotation_signs_with_the_key_in_force() {
-    let ca = Ca::generate();
-    let mut fixture = fixture_with_certificate(&ca.leaf(1, &[]))
+    let ca = Ca::new(OPERATIONS_CA);
+    let mut fixture = fixture_with_certificate(&leaf(&ca, 1, &[]))
         .user(&alice())
         .set("jwt.private_key", json!("k1.pem"));
     let keys = Keys::write(fixture.dir());
@@ -664,8 +670,8 @@ async fn a_connection_kept_open_across_a_key_rotation_signs_with_the_key_in_forc
 
 #[tokio::test]
 async fn an_account_removed_by_a_reload_is_refused_on_connections_opened_before_it() {
-    let ca = Ca::generate();
-    let fixture = fixture_with_certificate(&ca.leaf(1, &[]))
+    let ca = Ca::new(OPERATIONS_CA);
+    let fixture = fixture_with_certificate(&leaf(&ca, 1, &[]))
         .user(&alice())
         .user(&bob());
     let kisee = Kisee::start(&fixture, &ca.der()).await;

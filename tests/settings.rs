@@ -42,6 +42,13 @@ log:
   format: json
 "#;
 
+/// Where the mistakes of [`THREE_MISTAKES`] are.
+const THREE_MISTAKE_PATHS: [&str; 3] = [
+    "server.listn",
+    "jwt.lifetime",
+    "backend.memory.users[0].pasword_hash",
+];
+
 fn assert_mentions_all(exit: &Exit, needles: &[&str]) {
     let stderr = exit.stderr_text();
     for needle in needles {
@@ -59,12 +66,7 @@ fn several_mistakes_are_all_reported_at_once_with_their_paths() {
 
     let exit = fixture.fail_to_start();
 
-    let paths = [
-        "server.listn",
-        "jwt.lifetime",
-        "backend.memory.users[0].pasword_hash",
-    ];
-    assert_mentions_all(&exit, &paths);
+    assert_mentions_all(&exit, &THREE_MISTAKE_PATHS);
 }
 
 #[test]
@@ -94,12 +96,7 @@ fn check_settings_reports_every_mistake_and_fails() {
         "{}",
         exit.describe()
     );
-    let paths = [
-        "server.listn",
-        "jwt.lifetime",
-        "backend.memory.users[0].pasword_hash",
-    ];
-    assert_mentions_all(&exit, &paths);
+    assert_mentions_all(&exit, &THREE_MISTAKE_PATHS);
 }
 
 #[test]

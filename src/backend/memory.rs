@@ -60,6 +60,18 @@ pub struct DemoAccount {
     pub password: Secret,
 }
 
+impl DemoAccount {
+    /// Shows the account on the terminal. It exists to be tried by hand:
+    /// its password is shown there once, and never written to the log.
+    pub fn announce(&self) {
+        eprintln!(
+            "demo account: username {} password {}",
+            self.username,
+            self.password.expose()
+        );
+    }
+}
+
 impl MemoryBackend {
     /// Builds the backend: static users, then the users file on top, then
     /// the demo account when asked for and no `root` exists.
@@ -219,23 +231,13 @@ fn load_users_file(path: &Path) -> Result<Vec<Account>, String> {
 /// the new content: write a temporary file beside it, sync it, rename it
 /// over the old one, then sync the folder so the rename itself is on disk.
 fn write_durably(path: &Path, file: &UsersFile) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-
     let folder = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
     let tmp = folder.join(format!(".{}.tmp", crate::token::random_id()));
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    out.write_all(&bytes)?;
-    out.sync_all()?;
-    drop(out);
+    crate::files::create_private(&tmp, &bytes)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })?;

@@ -6,8 +6,8 @@
 
 use std::borrow::Cow;
 
+use http::StatusCode;
 use http::header::{ALLOW, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Method, StatusCode};
 use serde_json::json;
 
 use super::response::{Resp, json_response};
@@ -69,11 +69,9 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "Not Found")
     }
 
-    /// 405 with the methods the route allows.
-    pub fn method_not_allowed(allowed: &[Method]) -> Self {
-        let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-        let allow =
-            HeaderValue::from_str(&list.join(", ")).unwrap_or(HeaderValue::from_static("GET"));
+    /// 405 with the methods the route allows (an `Allow` header value).
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let allow = HeaderValue::from_static(allow);
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").with_header(ALLOW, allow)
     }
 

@@ -42,9 +42,24 @@ pub enum Route {
     Metrics,
 }
 
-const READ: &[Method] = &[Method::GET, Method::HEAD];
-const READ_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
-const PATCH: &[Method] = &[Method::PATCH];
+/// The methods a route answers, and the same as an `Allow` header value.
+struct MethodSet {
+    methods: &'static [Method],
+    allow: &'static str,
+}
+
+const READ: MethodSet = MethodSet {
+    methods: &[Method::GET, Method::HEAD],
+    allow: "GET, HEAD",
+};
+const READ_POST: MethodSet = MethodSet {
+    methods: &[Method::GET, Method::HEAD, Method::POST],
+    allow: "GET, HEAD, POST",
+};
+const PATCH: MethodSet = MethodSet {
+    methods: &[Method::PATCH],
+    allow: "PATCH",
+};
 
 impl Route {
     /// The route for an exact path, if any.
@@ -77,15 +92,24 @@ impl Route {
 
     /// The methods this route answers.
     pub fn methods(&self) -> &'static [Method] {
+        self.method_set().methods
+    }
+
+    /// The methods this route answers, as an `Allow` header value.
+    pub fn allow(&self) -> &'static str {
+        self.method_set().allow
+    }
+
+    fn method_set(&self) -> &'static MethodSet {
         match self {
-            Self::Jwt | Self::Users | Self::Recoveries => READ_POST,
-            Self::User(_) => PATCH,
+            Self::Jwt | Self::Users | Self::Recoveries => &READ_POST,
+            Self::User(_) => &PATCH,
             Self::Home
             | Self::Token
             | Self::Health
             | Self::Jwks
             | Self::PublicKey
-            | Self::Metrics => READ,
+            | Self::Metrics => &READ,
         }
     }
 }
@@ -126,7 +150,7 @@ where
         return preflight(app, &route, &parts.headers);
     }
     if !route.methods().contains(&parts.method) {
-        return Err(ApiError::method_not_allowed(route.methods()));
+        return Err(ApiError::method_not_allowed(route.allow()));
     }
 
     let server = &app.server;
@@ -169,14 +193,12 @@ fn preflight(app: &App, route: &Route, headers: &http::HeaderMap) -> ApiResult {
         .is_some_and(|o| origin_allowed(app, o));
     let asks = headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if !(allowed_origin && asks) {
-        return Err(ApiError::method_not_allowed(route.methods()));
+        return Err(ApiError::method_not_allowed(route.allow()));
     }
-    let methods: Vec<&str> = route.methods().iter().map(Method::as_str).collect();
     let mut response = empty(StatusCode::NO_CONTENT);
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&methods.join(", ")) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, value);
-    }
+    let methods = HeaderValue::from_static(route.allow());
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
     let allow_headers = HeaderValue::from_static("Authorization, Content-Type, Accept");
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
     headers.insert(
@@ -235,5 +257,13 @@ mod tests {
         );
         assert_eq!(Route::parse("/health/"), Some(Route::Health));
         assert_eq!(Route::parse("/jwt/abc"), Some(Route::Token));
+    }
+
+    #[test]
+    fn each_allow_header_lists_its_methods() {
+        for set in [READ, READ_POST, PATCH] {
+            let listed: Vec<&str> = set.methods.iter().map(Method::as_str).collect();
+            assert_eq!(set.allow, listed.join(", "));
+        }
     }
 }

@@ -409,16 +409,21 @@ fn read_listen(node: &Node) -> Vec<SocketAddr> {
     addrs
 }
 
+/// Whether `text` can be the base of absolute links: an http:// or
+/// https:// URL with a host and no query.
+pub(crate) fn is_public_url(text: &str) -> bool {
+    text.parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.authority().is_some()
+            && uri.query().is_none()
+    })
+}
+
 fn read_public_url(node: &Node) -> String {
     let default = "https://localhost:8140".to_string();
     let text: String = node.get("public_url", "a URL", default.clone());
     let url = text.trim_end_matches('/').to_string();
-    let valid = url
-        .parse::<http::Uri>()
-        .ok()
-        .filter(|uri| matches!(uri.scheme_str(), Some("http" | "https")))
-        .filter(|uri| uri.authority().is_some() && uri.query().is_none());
-    if valid.is_none() {
+    if !is_public_url(&url) {
         node.problem(
             "public_url",
             "expected an http:// or https:// URL without a query",

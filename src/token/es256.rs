@@ -6,10 +6,11 @@
 //! OpenSSL's EVP interface, which it sets up anew for each signature, and
 //! OpenSSL's P-256 code is slower: the signature takes about 1.6 times as
 //! long as aws-lc-rs's on the same machine (`cargo bench --bench signing`),
-//! and it is the largest single cost of a login. aws-lc-rs is the library rustls already
-//! uses for every TLS handshake, so it adds no new cryptography to the
-//! build. The key is parsed once; each signature is the raw `r || s` pair
-//! RFC 7518 asks for, which aws-lc-rs produces as such.
+//! and it is the largest single cost of a login. aws-lc-rs is the library
+//! rustls already uses for every TLS handshake, so it adds no new
+//! cryptography to the build. The key is parsed once; each signature is
+//! the raw `r || s` pair RFC 7518 asks for, which aws-lc-rs produces as
+//! such.
 
 use std::fmt;
 use std::sync::Arc;

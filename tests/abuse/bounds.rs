@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{REFUSED, attempt, backend_checks};
+use super::{REFUSED, backend_checks, try_login};
 use crate::common::{Fixture, alice, assert_problem, register};
 
 /// Bodies of a megabyte and more get through the body limit.
@@ -27,7 +27,7 @@ async fn oversized_credentials_are_refused_without_asking_the_backend() {
 
     for (username, password, what) in oversized {
         let before = backend_checks(&server).await;
-        let res = attempt(&server, username, password).await;
+        let res = try_login(&server, username, password).await;
         assert_problem(&res, 403, REFUSED);
         let after = backend_checks(&server).await;
         assert_eq!(after, before, "{what} reached the backend");
@@ -50,7 +50,7 @@ async fn credentials_at_the_size_bounds_still_reach_the_backend() {
     ];
 
     for (n, (username, password)) in at_bounds.into_iter().enumerate() {
-        let res = attempt(&server, username, password).await;
+        let res = try_login(&server, username, password).await;
         assert_problem(&res, 403, REFUSED);
         assert_eq!(backend_checks(&server).await, n as u64 + 1);
     }

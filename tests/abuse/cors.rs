@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{REFUSED, attempt};
+use super::{REFUSED, try_login};
 use crate::common::{Fixture, Response, Server, assert_problem};
 
 const ALLOWED: &str = "https://app.example";
@@ -64,7 +64,7 @@ async fn a_refused_login_is_readable_by_an_allowed_origin_only() {
     assert_problem(&other, 403, REFUSED);
     assert_eq!(other.header("access-control-allow-origin"), None);
     assert_eq!(
-        attempt(&server, "nobody", "x")
+        try_login(&server, "nobody", "x")
             .await
             .header("access-control-allow-origin"),
         None

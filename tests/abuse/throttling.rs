@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::net::{FIRST_CLIENT, Peer, SECOND_CLIENT};
-use super::{REFUSED, assert_throttled, attempt, backend_checks};
+use super::{REFUSED, assert_throttled, backend_checks, try_login};
 use crate::common::{
     Fixture, alice, assert_problem, bob, eventually, login, login_status, password_patch, register,
 };
@@ -26,15 +26,15 @@ async fn a_locked_out_user_is_refused_before_the_backend_even_with_the_right_pas
         .set("throttle.per_user", per_user(3, "5m"))
         .start();
     for _ in 0..3 {
-        assert_problem(&attempt(&server, "alice", WRONG).await, 403, REFUSED);
+        assert_problem(&try_login(&server, "alice", WRONG).await, 403, REFUSED);
     }
     let checks = backend_checks(&server).await;
     assert_eq!(checks, 3, "each refusal is one backend check");
 
-    assert_throttled(&attempt(&server, "alice", WRONG).await, 300);
-    assert_throttled(&attempt(&server, "alice", &alice.password).await, 300);
+    assert_throttled(&try_login(&server, "alice", WRONG).await, 300);
+    assert_throttled(&try_login(&server, "alice", &alice.password).await, 300);
     for variant in ["ALICE", "Alice", "aLiCe"] {
-        assert_throttled(&attempt(&server, variant, &alice.password).await, 300);
+        assert_throttled(&try_login(&server, variant, &alice.password).await, 300);
     }
     assert_eq!(
         backend_checks(&server).await,
@@ -55,10 +55,10 @@ async fn failures_under_a_case_variant_count_for_the_same_user() {
         .start();
 
     for variant in ["ALICE", "Alice", "alicE"] {
-        assert_problem(&attempt(&server, variant, WRONG).await, 403, REFUSED);
+        assert_problem(&try_login(&server, variant, WRONG).await, 403, REFUSED);
     }
 
-    assert_throttled(&attempt(&server, "alice", &alice.password).await, 300);
+    assert_throttled(&try_login(&server, "alice", &alice.password).await, 300);
 }
 
 #[tokio::test]
@@ -73,12 +73,12 @@ async fn one_client_failing_across_usernames_is_throttled_and_another_client_is_
         );
     let server = fixture.start();
     for n in 0..5 {
-        let res = attempt(&server, &format!("guess{n}"), WRONG).await;
+        let res = try_login(&server, &format!("guess{n}"), WRONG).await;
         assert_problem(&res, 403, REFUSED);
     }
 
-    assert_throttled(&attempt(&server, "never-seen", WRONG).await, 300);
-    assert_throttled(&attempt(&server, "alice", &alice.password).await, 300);
+    assert_throttled(&try_login(&server, "never-seen", WRONG).await, 300);
+    assert_throttled(&try_login(&server, "alice", &alice.password).await, 300);
 
     let second = Peer::new(fixture.dir(), server.addr(), SECOND_CLIENT);
     let credentials = json!({"username": "alice", "password": alice.password});
@@ -99,7 +99,7 @@ async fn a_success_clears_the_users_failures() {
 
     for round in ["before", "after"] {
         for n in 1..=2 {
-            let res = attempt(&server, "alice", WRONG).await;
+            let res = try_login(&server, "alice", WRONG).await;
             assert_eq!(res.code(), 403, "failure {n} {round} the success");
         }
         // Without the reset, this is the fourth failure in the window.
@@ -116,14 +116,14 @@ async fn a_lockout_ends_one_window_after_the_oldest_failure() {
         .start();
     let first_failure = Instant::now();
     for _ in 0..2 {
-        assert_problem(&attempt(&server, "alice", WRONG).await, 403, REFUSED);
+        assert_problem(&try_login(&server, "alice", WRONG).await, 403, REFUSED);
     }
-    assert_throttled(&attempt(&server, "alice", &alice.password).await, 2);
+    assert_throttled(&try_login(&server, "alice", &alice.password).await, 2);
 
     let server = &server;
     let password = alice.password.as_str();
     let unlocked = eventually(Duration::from_secs(10), "the lockout ends", || async move {
-        let res = attempt(server, "alice", password).await;
+        let res = try_login(server, "alice", password).await;
         if res.code() == 201 {
             return Some(first_failure.elapsed());
         }
@@ -161,7 +161,7 @@ async fn wrong_basic_credentials_on_a_password_change_count_towards_the_lockout(
     let checks = backend_checks(&server).await;
 
     assert_throttled(&change(&alice.password).send().await, 300);
-    assert_throttled(&attempt(&server, "alice", &alice.password).await, 300);
+    assert_throttled(&try_login(&server, "alice", &alice.password).await, 300);
     assert_eq!(backend_checks(&server).await, checks);
 }
 

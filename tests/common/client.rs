@@ -112,7 +112,8 @@ impl Client {
     }
 }
 
-fn tls_config(ca_der: &[u8], alpn: Option<&[u8]>) -> ClientConfig {
+/// A TLS client configuration trusting `ca_der` and offering `alpn`.
+pub(crate) fn tls_config(ca_der: &[u8], alpn: Option<&[u8]>) -> ClientConfig {
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from(ca_der.to_vec()))

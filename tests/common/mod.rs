@@ -73,13 +73,52 @@ pub(crate) fn assert_problem_among(res: &Response, status: u16, titles: &[&str])
     assert_problem(res, status, title);
 }
 
-/// Logs in and returns the token, failing the test unless it is a 201.
-pub(crate) async fn login(server: &Server, username: &str, password: &str) -> String {
-    let res = server
+/// The title of every refused login, whatever was wrong with it.
+pub(crate) const REFUSED: &str = "Failed identification for kisee.";
+
+/// `POST /jwt/` with these credentials, whatever the answer.
+pub(crate) async fn try_login(server: &Server, username: &str, password: &str) -> Response {
+    server
         .post("/jwt/")
         .json(&json!({"username": username, "password": password}))
         .send()
-        .await;
+        .await
+}
+
+/// `PATCH /users/{target}/` with `patch`, proven by Basic credentials.
+pub(crate) async fn patch_basic(
+    server: &Server,
+    target: &str,
+    username: &str,
+    password: &str,
+    patch: &Value,
+) -> Response {
+    server
+        .patch(&format!("/users/{target}/"))
+        .basic(username, password)
+        .json(patch)
+        .send()
+        .await
+}
+
+/// `PATCH /users/{target}/` with `patch`, proven by a bearer token.
+pub(crate) async fn patch_bearer(
+    server: &Server,
+    target: &str,
+    token: &str,
+    patch: &Value,
+) -> Response {
+    server
+        .patch(&format!("/users/{target}/"))
+        .bearer(token)
+        .json(patch)
+        .send()
+        .await
+}
+
+/// Logs in and returns the token, failing the test unless it is a 201.
+pub(crate) async fn login(server: &Server, username: &str, password: &str) -> String {
+    let res = try_login(server, username, password).await;
     assert_eq!(res.code(), 201, "login as {username}: {}", res.text());
     res.json()["tokens"][0]
         .as_str()
@@ -89,12 +128,7 @@ pub(crate) async fn login(server: &Server, username: &str, password: &str) -> St
 
 /// Whether these credentials are accepted by `POST /jwt/`.
 pub(crate) async fn login_status(server: &Server, username: &str, password: &str) -> u16 {
-    server
-        .post("/jwt/")
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .code()
+    try_login(server, username, password).await.code()
 }
 
 /// Registers a user and returns the response.

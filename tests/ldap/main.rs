@@ -30,14 +30,11 @@ mod settings_errors;
 mod tls;
 
 use common::tokens::verify_with_jwks;
-use common::{Fixture, Response, Server, assert_problem};
+use common::{Fixture, REFUSED, Response, Server, assert_problem, try_login};
 use serde_json::{Map, Value, json};
 
 use seed::Person;
 use slapd::{Mode, Slapd};
-
-/// The refusal every bad login gets.
-const REFUSED: &str = "Failed identification for kisee.";
 
 /// Kisee in front of this directory. The throttle is off: these tests send
 /// many failures from one address on purpose.
@@ -53,19 +50,10 @@ fn with_backend(backend: Value) -> Fixture {
         .set("throttle", json!({"per_user": off, "per_client": off}))
 }
 
-/// `POST /jwt/` with these credentials.
-async fn post_login(server: &Server, username: &str, password: &str) -> Response {
-    server
-        .post("/jwt/")
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-}
-
 /// Logs in, checks the token's signature against the JWKS, and returns its
 /// claims.
 async fn login_claims(server: &Server, username: &str, password: &str) -> Map<String, Value> {
-    let res = post_login(server, username, password).await;
+    let res = try_login(server, username, password).await;
     assert_eq!(res.code(), 201, "login as {username:?}: {}", res.text());
     let token = res.json()["tokens"][0]
         .as_str()
@@ -102,7 +90,7 @@ async fn assert_logs_in(server: &Server, person: &Person) {
 
 /// Asserts the one refusal and returns the response, to compare bytes.
 async fn assert_refused(server: &Server, username: &str, password: &str) -> Response {
-    let res = post_login(server, username, password).await;
+    let res = try_login(server, username, password).await;
     assert_problem(&res, 403, REFUSED);
     res
 }

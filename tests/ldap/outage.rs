@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::common::eventually;
 use crate::seed::{ALICE, BOB};
 use crate::slapd::{Mode, Slapd};
-use crate::{assert_logs_in, assert_unavailable, health, kisee, post_login};
+use crate::{assert_logs_in, assert_unavailable, health, kisee, try_login};
 
 /// Long enough for `retry_dead_after` (1 s in these settings) to pass.
 const RECOVERY_BOUND: Duration = Duration::from_secs(20);
@@ -21,13 +21,13 @@ async fn assert_outage_and_recovery(mode: Mode) {
 
     slapd.stop();
     for (username, password) in [(ALICE.uid, ALICE.password), (BOB.uid, "wrong-Password-9")] {
-        assert_unavailable(&post_login(&server, username, password).await);
+        assert_unavailable(&try_login(&server, username, password).await);
     }
     assert_eq!(health(&server).await, (503, json!("red")));
 
     slapd.start();
     eventually(RECOVERY_BOUND, "a login after the restart", || async {
-        (post_login(&server, ALICE.uid, ALICE.password).await.code() == 201).then_some(())
+        (try_login(&server, ALICE.uid, ALICE.password).await.code() == 201).then_some(())
     })
     .await;
     assert_logs_in(&server, &BOB).await;

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::common::{Server, password_patch};
 use crate::seed::{ALICE, READER_PASSWORD, people};
 use crate::slapd::{Mode, Slapd};
-use crate::{assert_logs_in, kisee, post_login, with_backend};
+use crate::{assert_logs_in, kisee, try_login, with_backend};
 
 const WRONG_PASSWORDS: [&str; 2] = ["wrong-Guess-Pw-71", "another-Wrong-Pw-72"];
 
@@ -14,7 +14,7 @@ const WRONG_PASSWORDS: [&str; 2] = ["wrong-Guess-Pw-71", "another-Wrong-Pw-72"];
 async fn exercise(server: &Server) {
     for person in people() {
         for password in [person.password, WRONG_PASSWORDS[0]] {
-            post_login(server, person.uid, password).await;
+            try_login(server, person.uid, password).await;
         }
     }
     for password in [ALICE.password, WRONG_PASSWORDS[1]] {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::seed::{ALICE, BOB};
 use crate::slapd::{Mode, Slapd, Transport};
-use crate::{assert_logs_in, assert_unavailable, health, post_login, with_backend};
+use crate::{assert_logs_in, assert_unavailable, health, try_login, with_backend};
 
 async fn assert_tls_logins_work(mode: Mode, transport: Transport) {
     let slapd = Slapd::start_new();
@@ -23,7 +23,7 @@ async fn assert_wrong_ca_is_unavailable(mode: Mode, transport: Transport) {
     let server = with_backend(backend).start();
 
     for (username, password) in [(ALICE.uid, ALICE.password), (BOB.uid, "wrong-Password-9")] {
-        assert_unavailable(&post_login(&server, username, password).await);
+        assert_unavailable(&try_login(&server, username, password).await);
     }
     assert_eq!(health(&server).await, (503, json!("red")));
 }

@@ -12,10 +12,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+use crate::common::client::tls_config;
 
 /// The bound on any one exchange.
 const EXCHANGE_BOUND: Duration = Duration::from_secs(30);
@@ -51,7 +52,7 @@ impl KeptConnection {
             .await
             .map_err(|e| format!("TCP connect to {addr}: {e}"))?;
         let name = ServerName::try_from("localhost").expect("server name");
-        let tls = TlsConnector::from(Arc::new(client_config(ca_der)))
+        let tls = TlsConnector::from(Arc::new(tls_config(ca_der, Some(b"http/1.1"))))
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
@@ -129,21 +130,6 @@ pub(crate) async fn leaf_seen_by_new_connection(addr: SocketAddr, ca_der: &[u8])
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .leaf_der
-}
-
-fn client_config(ca_der: &[u8]) -> ClientConfig {
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(ca_der.to_vec()))
-        .expect("the test CA is valid");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
 }
 
 async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, String>

@@ -23,11 +23,7 @@ mod logins;
 mod slow;
 mod unix;
 
-use common::{Response, Server, assert_problem, tokens};
-use serde_json::json;
-
-/// The title of every refused login.
-const REFUSED: &str = "Failed identification for kisee.";
+use common::{REFUSED, Response, Server, assert_problem, tokens, try_login};
 
 /// A password no other test uses, long enough that finding it in a log
 /// cannot be a coincidence.
@@ -37,15 +33,6 @@ fn password(label: &str) -> String {
         rand::random::<u64>(),
         rand::random::<u32>()
     )
-}
-
-/// `POST /jwt/` with these credentials.
-async fn try_login(server: &Server, username: &str, password: &str) -> Response {
-    server
-        .post("/jwt/")
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
 }
 
 /// Asserts a 201 and returns the token's claims, its signature checked

@@ -5,15 +5,13 @@ use std::sync::Arc;
 
 use std::time::Instant;
 
-use super::tokens::authenticate;
 use super::{audit_event, string_member};
 use crate::app::App;
 use crate::audit::Outcome;
 use crate::http::documents::{Document, Field, Link, Urls, string_schema};
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::request::{Authorization, Request};
+use crate::http::request::Request;
 use crate::http::response::{Resp, empty, ok_json};
-use crate::token::Verified;
 use http::StatusCode;
 use serde_json::json;
 
@@ -57,20 +55,13 @@ fn recover_link(app: &App, username: &str) -> Link {
     }
 }
 
-/// The user proven by valid Basic credentials or a live reset token.
+/// The user proven by valid Basic credentials or a live reset token: the
+/// same check a password change makes.
 async fn known_user(app: &App, request: &Request) -> Option<String> {
-    match request.authorization().ok()? {
-        Authorization::Basic { username, password } => {
-            authenticate(app, &username, &password, request.peer)
-                .await
-                .ok()
-                .map(|identity| identity.username)
-        }
-        Authorization::Bearer(token) => match app.tokens.verify(&token).ok()? {
-            Verified::Reset { sub, stamp } => app.recovery.is_current(&sub, &stamp).then_some(sub),
-            Verified::Login { .. } => None,
-        },
-    }
+    super::users::authorize(app, request)
+        .await
+        .ok()
+        .map(|(username, _)| username)
 }
 
 /// Always 201 once the request names a user or an address: whether the

@@ -15,7 +15,6 @@ use crate::http::documents::{Document, Field, Link, string_schema};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::request::Request;
 use crate::http::response::{Resp, json_response, ok_json, with_location};
-use crate::metrics::BackendLabels;
 use crate::secret::Secret;
 use crate::settings::{MAX_PASSWORD_BYTES, MAX_USERNAME_BYTES};
 
@@ -141,13 +140,7 @@ async fn ask_backend(
     username: &str,
     password: &Secret,
 ) -> Result<Identity, BackendError> {
-    let backend = app.backend.name();
-    app.metrics
-        .backend_checks
-        .get_or_create(&BackendLabels {
-            backend: backend.into(),
-        })
-        .inc();
+    app.metrics.backend_check(app.backend.name());
     let started = Instant::now();
     let outcome = app.backend.authenticate(username, password).await;
     app.metrics

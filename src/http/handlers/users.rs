@@ -153,7 +153,10 @@ async fn patch_password(app: &App, request: &Request, username: &str) -> ApiResu
 
 /// The user the request's credentials prove to be, and the reset stamp to
 /// use up when they are a reset token.
-async fn authorize(app: &App, request: &Request) -> Result<(String, Option<String>), ApiError> {
+pub(super) async fn authorize(
+    app: &App,
+    request: &Request,
+) -> Result<(String, Option<String>), ApiError> {
     match request.authorization()? {
         Authorization::Basic { username, password } => {
             match authenticate(app, &username, &password, request.peer).await {
